@@ -1,0 +1,93 @@
+"""Every contract between sipapp's components, as ``zope.interface`` interfaces.
+
+Read this file first: it names the seams of the server. Implementations
+declare ``@implementer(...)`` and are checked with ``verifyObject`` in the
+tests. This module holds no behaviour.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class ISipTransport(Interface):
+    """One listening SIP socket (UDP) or listening port (TCP, TLS)."""
+
+    transport = Attribute("'UDP', 'TCP' or 'TLS'.")
+    host = Attribute("The local address it is bound to, as text ('127.0.0.1', '::1').")
+    port = Attribute("The local port it is bound to (the real one after binding port 0).")
+
+    def send(data: bytes, host: str, port: int) -> bool:
+        """Send ``data`` to ``(host, port)`` from this socket.
+
+        For UDP a datagram; for TCP / TLS over an existing connection to that
+        peer, or a new outgoing connection. Returns ``True`` when the data was
+        handed to the kernel or to a live connection, ``False`` when it could
+        not be (no route, connection failed); never raises for network errors.
+        """
+
+    def stop() -> object:
+        """Stop listening. Returns a ``Deferred`` that fires once the socket is closed."""
+
+
+class IConnection(Interface):
+    """One live stream connection (TCP or TLS) that a message arrived on."""
+
+    peer_host = Attribute("The peer's address as text.")
+    peer_port = Attribute("The peer's port.")
+    connected = Attribute("True while the connection is open.")
+
+    def write(data: bytes) -> None:
+        """Write ``data`` to the connection; a no-op once it has closed."""
+
+
+class IMessageHandler(Interface):
+    """Receives every SIP message that a transport parsed.
+
+    The transport has already checked the message's framing and its core
+    header syntax, and added ``received`` / ``rport`` to a request's top Via.
+    """
+
+    def receive(message: object, source: object) -> None:
+        """Handle one message.
+
+        ``message`` is a ``sipapp.sip.Request`` or ``sipapp.sip.Response``;
+        ``source`` is a ``sipapp.transport.Source`` naming where it came from.
+        Returns nothing; must not raise (errors are logged and counted).
+        """
+
+
+class ITransportManager(Interface):
+    """Picks the socket for an outgoing message and sends it (RFC 3261 §18)."""
+
+    def send_response(response: object, source: object) -> bool:
+        """Send a response to a request that arrived from ``source`` (§18.2.2).
+
+        UDP: to ``received`` (and ``rport`` when present) of the top Via, at the
+        sent-by port otherwise; TCP / TLS: over the connection the request came
+        on while it lives, else a new connection to received / sent-by.
+        Returns ``True`` when sent.
+        """
+
+    def send_request(request: object, transport: str, host: str, port: int) -> bool:
+        """Send a request to a resolved next hop over ``transport``.
+
+        Returns ``True`` when sent, ``False`` on a transport error (the caller
+        answers 503 upstream).
+        """
+
+    def local_via(transport: str, family: int) -> tuple[str, int]:
+        """The ``(host, port)`` to put in a Via sent-by for ``transport``."""
+
+    def is_local(host: str, port: int | None, transport: str | None) -> bool:
+        """True when ``host:port`` names one of the sockets we listen on ("myself")."""
+
+
+class IStats(Interface):
+    """Counters the components update; exposed to Prometheus by ``sipapp.stats``."""
+
+    def inc(name: str, amount: int = 1, **labels: str) -> None:
+        """Add ``amount`` to counter ``name`` with ``labels``."""
+
+    def value(name: str, **labels: str) -> int:
+        """The current value of counter ``name`` with ``labels`` (0 when never set)."""
