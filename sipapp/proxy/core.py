@@ -114,10 +114,10 @@ class SipCore:
             return rejection
         if request.method not in KNOWN_METHODS:
             return Rejection(501, None, (("Allow", ALLOW),))
-        if request.method == "CANCEL" or request.to.tag is not None:
+        if request.method == "CANCEL":
             return Rejection(481)
         if to_me:
-            return Rejection(404)
+            return Rejection(481 if request.to.tag is not None else 404)
         return Rejection(403, "Forbidden - relaying denied")
 
     def _reply(self, request: Request, source: Any, decision: Rejection) -> None:

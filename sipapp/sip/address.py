@@ -37,7 +37,7 @@ class NameAddr:
 
     def param(self, name: str) -> str | None:
         """The value of header parameter ``name`` ('' when present without value)."""
-        return param(self.params, name)
+        return param(self.params, name.lower())
 
     @property
     def tag(self) -> str | None:

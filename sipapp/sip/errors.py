@@ -48,6 +48,12 @@ class ParseError(ValueError):
 class FramingError(ParseError):
     """The message boundaries cannot be found (Content-Length missing, bad or conflicting)."""
 
+    def __init__(self, what: str, status: int | None = None) -> None:
+        super().__init__(what, status)
+        #: Complete messages a framer cut from the same input before it failed:
+        #: still to be handled, before the answer to the error.
+        self.messages: list[bytes] = []
+
 
 class MessageTooLarge(FramingError):
     """The message exceeds the configured maximum size (RFC 3261 §21.5.11, 513)."""

@@ -18,15 +18,23 @@ _CL_NAMES = (b"content-length", b"l")
 
 def _stream_content_length(head: bytes) -> int:
     found: bytes | None = None
+    in_length = False
     for line in head.split(b"\r\n")[1:]:
+        if line[:1] in (b" ", b"\t"):
+            # A folded line continues the header above (as the parser reads it):
+            # never a Content-Length of its own.
+            if in_length and found is not None:
+                found = found + b" " + line.strip()
+            continue
         name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() in _CL_NAMES:
+        in_length = bool(colon) and name.rstrip(b" \t").lower() in _CL_NAMES
+        if in_length:
             if found is not None:
                 raise FramingError("multiple Content-Length headers")
             found = value.strip()
     if found is None:
         raise FramingError("missing Content-Length header")
-    text = found.decode("ascii", "replace")
+    text = found.strip().decode("ascii", "replace")
     if not text or not only(text, DIGITS) or len(text) > 10:
         raise FramingError("malformed Content-Length header")
     return int(text)
@@ -40,7 +48,8 @@ class StreamFramer:
     the stream cannot be framed any more (bad Content-Length) and
     ``MessageTooLarge`` when a message would exceed ``max_size``; either
     error's ``data`` holds the header section when known, so the caller can
-    answer before closing the connection.
+    answer before closing the connection, and its ``messages`` the complete
+    messages cut from the same input before the failure.
     """
 
     def __init__(self, max_size: int = 65536) -> None:
@@ -69,25 +78,27 @@ class StreamFramer:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > self.max_size:
-                    self._buffer = b""
-                    raise MessageTooLarge("message too large")
+                    raise self._fail(MessageTooLarge("message too large"), None, out)
                 break
             head = buf[: end + 4]
             try:
                 length = _stream_content_length(buf[:end])
             except FramingError as e:
-                self._buffer = b""
-                e.data = head
-                raise
+                raise self._fail(e, head, out) from None
             total = end + 4 + length
             if total > self.max_size:
-                self._buffer = b""
-                error = MessageTooLarge("message too large")
-                error.data = head
-                raise error
+                raise self._fail(MessageTooLarge("message too large"), head, out)
             if len(buf) < total:
                 break
             out.append(buf[:total])
             buf = buf[total:]
         self._buffer = buf
         return out
+
+    def _fail(self, error: FramingError, head: bytes | None, out: list[bytes]) -> FramingError:
+        """Reset the stream and hand the caller what it needs to answer."""
+        self._buffer = b""
+        if head is not None:
+            error.data = head
+        error.messages = out
+        return error

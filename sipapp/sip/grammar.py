@@ -114,7 +114,7 @@ def parse_params(text: str, what: str, chars: str = TOKEN_CHARS) -> Params:
     """
     if not text.strip():
         raise ParseError(f"empty parameter in {what}")
-    out = []
+    out: list[tuple[str, str | None]] = []
     for item in split_quoted(text, ";") if '"' in text else text.split(";"):
         name, eq, val = item.partition("=")
         name = name.strip()
@@ -152,8 +152,9 @@ def replace_param(params: Params, name: str, value: str | None) -> Params:
     """``params`` with ``name`` set to ``value`` (added at the end when absent)."""
     out = []
     done = False
+    lower = name.lower()
     for key, val in params:
-        if key.lower() == name:
+        if key.lower() == lower:
             if not done:
                 out.append((key, value))
                 done = True

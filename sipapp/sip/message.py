@@ -18,7 +18,7 @@ import attrs
 from sipapp.sip.address import STAR, NameAddr, parse_name_addr
 from sipapp.sip.errors import ParseError
 from sipapp.sip.grammar import DIGITS, WSP, is_token, only, split_quoted
-from sipapp.sip.headers import _KEY_CACHE, header_key
+from sipapp.sip.headers import _KEY_CACHE, canonical_name, header_key
 from sipapp.sip.status import reason_phrase
 from sipapp.sip.uri import Uri, parse_uri
 from sipapp.sip.via import Via, parse_via
@@ -105,7 +105,7 @@ class Message:
             for item in split_quoted(value, ","):
                 item = item.strip(WSP)
                 if not item:
-                    raise ParseError(f"empty value in {name} header")
+                    raise ParseError(f"empty value in {canonical_name(_key(name))} header")
                 out.append(item)
         return out
 
@@ -210,7 +210,7 @@ class Message:
                 raise ParseError("missing Via header")
             first = split_quoted(value, ",")[0] if "," in value else value
             via = cache["top_via"] = parse_via(first)
-        return via  # type: ignore[no-any-return]
+        return via
 
     def set_top_via(self, via: Via) -> None:
         """Replace the topmost Via value (e.g. to add ``received``)."""
@@ -351,7 +351,7 @@ def _parse_max_forwards(value: str) -> int:
 class Request(Message):
     """A SIP request: method, Request-URI, headers, body."""
 
-    __slots__ = ("_ruri", "_uri", "method")
+    __slots__ = ("_method", "_ruri", "_uri")
 
     def __init__(
         self,
@@ -361,9 +361,19 @@ class Request(Message):
         body: bytes = b"",
     ) -> None:
         super().__init__(headers, body)
-        self.method = method
+        self._method = method
         self._ruri = ruri
         self._uri: Uri | None = None
+
+    @property
+    def method(self) -> str:
+        """The method of the Request-Line, verbatim (``RE%47IST%45R`` is not REGISTER)."""
+        return self._method
+
+    @method.setter
+    def method(self, value: str) -> None:
+        self._method = value
+        self._raw_head = None
 
     @property
     def ruri(self) -> str:
@@ -386,16 +396,16 @@ class Request(Message):
 
     def start_line(self) -> str:
         """``METHOD uri SIP/2.0``."""
-        return f"{self.method} {self._ruri} SIP/2.0"
+        return f"{self._method} {self._ruri} SIP/2.0"
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self._ruri}>"
+        return f"<Request {self._method} {self._ruri}>"
 
 
 class Response(Message):
     """A SIP response: status code, reason phrase, headers, body."""
 
-    __slots__ = ("reason", "status")
+    __slots__ = ("_reason", "_status")
 
     def __init__(
         self,
@@ -405,15 +415,35 @@ class Response(Message):
         body: bytes = b"",
     ) -> None:
         super().__init__(headers, body)
-        self.status = status
-        self.reason = reason_phrase(status) if reason is None else reason
+        self._status = status
+        self._reason = reason_phrase(status) if reason is None else reason
+
+    @property
+    def status(self) -> int:
+        """The status code."""
+        return self._status
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self._status = value
+        self._raw_head = None
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase (may be empty)."""
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        self._reason = value
+        self._raw_head = None
 
     def start_line(self) -> str:
         """``SIP/2.0 code reason``."""
-        return f"SIP/2.0 {self.status} {self.reason}"
+        return f"SIP/2.0 {self._status} {self._reason}"
 
     def __repr__(self) -> str:
-        return f"<Response {self.status} {self.reason}>"
+        return f"<Response {self._status} {self._reason}>"
 
 
 _RESPONSE_COPY = ("via", "from", "to", "call-id", "cseq")

@@ -36,12 +36,25 @@ def _check_version(version: str, what: str) -> None:
     raise ParseError(f"malformed {what}")
 
 
-def _split_head(data: bytes) -> tuple[list[str], int]:
-    """Header section lines (decoded) and the offset where the body starts."""
+def _head_end(data: bytes) -> tuple[int, bool]:
+    """Where the header section ends and whether its lines end in CRLF (-1: no end found).
+
+    Bare LF line ends are tolerated (RFC 3261 §7.5 says CRLF, many stacks are
+    lax); the first empty line wins, so an LF-only message whose body holds
+    CRLF CRLF is not cut inside its body.
+    """
     end = data.find(b"\r\n\r\n")
     if end >= 0:
+        lf = data.find(b"\n\n", 0, end)
+        return (end, True) if lf < 0 else (lf, False)
+    return data.find(b"\n\n"), False
+
+
+def _split_head(data: bytes) -> tuple[list[str], int]:
+    """Header section lines (decoded) and the offset where the body starts."""
+    end, crlf = _head_end(data)
+    if crlf:
         return data[:end].decode("utf-8", "surrogateescape").split("\r\n"), end + 4
-    end = data.find(b"\n\n")
     if end >= 0:
         # Bare LF line ends: tolerated (RFC 3261 §7.5 says CRLF, many stacks are lax).
         text = data[:end].decode("utf-8", "surrogateescape")
@@ -67,7 +80,8 @@ def _parse_headers(lines: list[str]) -> list[Header]:
             raise ParseError("header line without ':'")
         key = cache.get(name)
         if key is None:
-            key = header_key(name.rstrip(WSP))
+            name = name.rstrip(WSP)
+            key = header_key(name)
         headers.append([key, name, value.strip(WSP), line])
     return headers
 
@@ -145,12 +159,8 @@ def error_response(data: bytes, error: ParseError) -> bytes | None:
     request line or a Via to answer along. Header lines are copied as they
     came; the reason phrase names the problem.
     """
-    head = data
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        end = data.find(sep)
-        if end >= 0:
-            head = data[:end]
-            break
+    end = _head_end(data)[0]
+    head = data if end < 0 else data[:end]
     text = head.decode("utf-8", "surrogateescape")
     lines = [line.rstrip("\r") for line in text.split("\n")]
     start = lines[0]
@@ -160,25 +170,31 @@ def error_response(data: bytes, error: ParseError) -> bytes | None:
     if method.upper() == "ACK" or not method or method.strip(TOKEN_CHARS):
         return None
     copied: list[str] = []
-    has_via = False
     current: str | None = None
     for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
+        folded = line[:1] in (" ", "\t")
+        if "\x00" in line or "\r" in line:
+            # Never echo octets a receiver could take for a line end or a terminator.
+            if folded and current is not None:
+                copied.pop()
+            current = None
+            continue
+        if folded:
             if current is not None:
                 copied[-1] = f"{copied[-1]}\r\n{line}"
             continue
-        name = line.partition(":")[0].strip(WSP)
+        name, colon, _ = line.partition(":")
         try:
-            key = header_key(name)
+            key = header_key(name.rstrip(WSP))
         except ParseError:
             current = None
             continue
-        if key in _ERROR_COPY and not any(c in line for c in "\x00"):
+        if colon and key in _ERROR_COPY:
             copied.append(line)
             current = key
-            has_via = has_via or key == "via"
         else:
             current = None
+    has_via = any(header_key(c.partition(":")[0].rstrip(WSP)) == "via" for c in copied)
     if not has_via:
         return None
     reason = error.reason if error.what else reason_phrase(error.status)

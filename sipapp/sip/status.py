@@ -74,7 +74,14 @@ REASON_PHRASES: dict[int, str] = {
     608: "Rejected",
 }
 
-_CLASS_PHRASES = {1: "Trying", 2: "OK", 3: "Redirect", 4: "Client Error", 5: "Server Error", 6: "Failure"}
+_CLASS_PHRASES = {
+    1: "Trying",
+    2: "OK",
+    3: "Redirect",
+    4: "Client Error",
+    5: "Server Error",
+    6: "Failure",
+}
 
 
 def reason_phrase(status: int) -> str:

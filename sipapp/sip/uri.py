@@ -8,8 +8,6 @@ lower-cased; ``render`` puts the brackets back.
 
 from __future__ import annotations
 
-from typing import Union
-
 import attrs
 
 from sipapp.sip.errors import ParseError
@@ -53,7 +51,7 @@ class SipUri:
 
     def param(self, name: str) -> str | None:
         """The value of URI parameter ``name`` ('' when present without a value)."""
-        return param(self.params, name)
+        return param(self.params, name.lower())
 
     @property
     def transport(self) -> str | None:
@@ -137,7 +135,7 @@ class AbsoluteUri:
         return self.render()
 
 
-Uri = Union[SipUri, TelUri, AbsoluteUri]
+Uri = SipUri | TelUri | AbsoluteUri
 
 
 def parse_host(text: str, what: str) -> tuple[str, int | None]:

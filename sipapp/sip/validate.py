@@ -28,8 +28,10 @@ KNOWN_METHODS = frozenset(
 #: Headers that may appear only once (§20, "multi01" in RFC 4475).
 _SINGLE = frozenset(("call-id", "from", "to", "cseq", "max-forwards", "content-type"))
 
-_MONTHS = frozenset("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
-_WKDAYS = frozenset("Mon, Tue, Wed, Thu, Fri, Sat, Sun,".split())
+_MONTHS = frozenset(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+)
+_WKDAYS = frozenset(("Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"))
 
 
 def _check_date(value: str) -> None:
@@ -65,10 +67,8 @@ def validate(message: Message) -> None:
             if key in seen:
                 raise ParseError(f"multiple {canonical_name(key)} headers")
             seen.add(key)
-    message.top_via
-    message.from_
-    message.to
-    message.call_id
+    # Each property parses its header and raises ParseError when it is bad.
+    _core = (message.top_via, message.from_, message.to, message.call_id)
     cseq = message.cseq
     if isinstance(message, Request):
         uri = message.uri
@@ -77,9 +77,9 @@ def validate(message: Message) -> None:
         if cseq.method != message.method:
             status = 400 if message.method in KNOWN_METHODS else 501
             raise ParseError("CSeq method does not match Request-Line", status)
-        message.max_forwards
-    if "contact" in message._cache or message.has("contact"):
-        message.contacts
+        _max_forwards = message.max_forwards
+    if message.has("contact"):
+        _contacts = message.contacts
     date = message.get("date")
     if date is not None:
         _check_date(date)

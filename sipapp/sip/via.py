@@ -42,7 +42,7 @@ class Via:
 
     def param(self, name: str) -> str | None:
         """The value of parameter ``name`` ('' when present without value)."""
-        return param(self.params, name)
+        return param(self.params, name.lower())
 
     @property
     def branch(self) -> str | None:
@@ -95,10 +95,15 @@ def _check_params(params: Params) -> None:
     for name, value in params:
         key = name.lower()
         if key == "received":
-            if not value or not only(value.strip("[]"), IPV6_CHARS + "abcdefABCDEF"):
+            # An IPv4 or IPv6 address; RFC 5118 §4.5: accept an IPv6 one in brackets too.
+            if value and value[0] == "[" and value[-1] == "]":
+                value = value[1:-1]
+            if not value or not only(value, IPV6_CHARS):
                 raise ParseError("malformed received parameter in Via header")
         elif key == "rport":
-            if value is not None and (not only(value, DIGITS) or len(value) > 5):
+            if value is not None and (
+                not value or not only(value, DIGITS) or len(value) > 5 or int(value) > 65535
+            ):
                 raise ParseError("malformed rport parameter in Via header")
         elif key == "ttl":
             if not value or not only(value, DIGITS) or len(value) > 3 or int(value) > 255:
@@ -128,6 +133,11 @@ def parse_via(value: str) -> Via:
     sent_by = sent_by.rstrip(WSP)
     if not sent_by:
         raise ParseError("missing sent-by in Via header")
+    if " " in sent_by or "\t" in sent_by:
+        # sent-by = host [ COLON port ], and COLON allows LWS around ':' (§25.1).
+        host_text, colon, port_text = sent_by.rpartition(":")
+        if colon and (host_text.rstrip(WSP)[-1:] == "]" or ":" not in host_text):
+            sent_by = f"{host_text.rstrip(WSP)}:{port_text.lstrip(WSP)}"
     host, port = parse_host(sent_by, _WHAT)
     params: Params = ()
     if semi:
