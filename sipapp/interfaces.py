@@ -91,3 +91,84 @@ class IStats(Interface):
 
     def value(name: str, **labels: str) -> int:
         """The current value of counter ``name`` with ``labels`` (0 when never set)."""
+
+
+class ITransactionUser(Interface):
+    """What the transaction layer hands upward (the proxy core, RFC 3261 §17)."""
+
+    def request_received(request: object, transaction: object, source: object) -> None:
+        """A new request with its new server transaction.
+
+        ``transaction`` is None for an ACK that matched no transaction (the
+        end-to-end ACK for a 2xx), which is forwarded without one.
+        """
+
+    def cancel_received(
+        cancel: object, transaction: object, invite_transaction: object, source: object
+    ) -> None:
+        """A CANCEL with its own server transaction and the INVITE transaction
+        it cancels (None when no such INVITE is known)."""
+
+    def stray_response(response: object, source: object) -> None:
+        """A response that matches no client transaction (§16.7: forwarded statelessly)."""
+
+
+class IClientTransactionUser(Interface):
+    """What a client transaction reports to whoever started it (a proxy branch)."""
+
+    def response_received(response: object, transaction: object) -> None:
+        """A response for the transaction (provisional or final; every 2xx in Accepted)."""
+
+    def timed_out(transaction: object) -> None:
+        """Timer B or F fired: no final response came."""
+
+    def transport_failed(transaction: object) -> None:
+        """The request could not be sent (the proxy treats it as a 503)."""
+
+
+class IRouteContext(Interface):
+    """What a route step may look at and use besides the request itself."""
+
+    source = Attribute("The ``Source`` the request came from.")
+    flags = Attribute("A dict for steps to leave notes for later steps.")
+    config = Attribute("The server's ``Config``.")
+    clock = Attribute("An ``IReactorTime``.")
+    stats = Attribute("The ``IStats`` to count with.")
+
+    def is_myself(uri: object) -> bool:
+        """True when ``uri`` (a SIP URI) names this server: its sockets or its domains."""
+
+
+class IRouteStep(Interface):
+    """One step of the routing pipeline, the counterpart of a line in a Kamailio script.
+
+    Steps are found by ``name``: the built-in ones and plugins found with
+    ``twisted.plugin.getPlugins(IRouteStep, sipapp.plugins)``.
+    """
+
+    name = Attribute("The name the configuration uses for this step.")
+
+    def handle(request: object, context: object) -> object:
+        """Look at ``request`` and decide.
+
+        Returns a decision from ``sipapp.routing.decisions`` — ``CONTINUE``,
+        ``Reply``, ``Forward`` or ``DROP`` — directly when it needs no I/O, or a
+        ``Deferred`` that fires with one. May change the request (e.g. the
+        Request-URI) before it is forwarded. Must not raise for bad input:
+        answer with a ``Reply`` instead.
+        """
+
+
+class IFailureHandler(Interface):
+    """Called when every branch of a request failed, before anything goes upstream.
+
+    The seam for LCR failover and call forwarding on busy / no answer.
+    """
+
+    def branches_failed(request: object, response: object, context: object) -> object:
+        """Every branch has a final non-2xx response; ``response`` is the best one.
+
+        Returns a list of ``Target`` values to try next (forked in parallel),
+        an empty list / None to let ``response`` go upstream, or a ``Deferred``
+        firing with either.
+        """

@@ -67,7 +67,7 @@ def _display(text: str, what: str) -> str | None:
     if not text:
         return None
     if text[0] == '"':
-        if quoted_string_end(text, 0) != len(text):
+        if quoted_string_end(text, 0, f"{what} header") != len(text):
             raise ParseError(f"malformed display name in {what}")
         return text
     for word in text.split():
@@ -83,7 +83,7 @@ def parse_name_addr(value: str, what: str) -> NameAddr:
         raise ParseError(f"empty {what} header")
     lt = -1
     if text[0] == '"':
-        end = quoted_string_end(text, 0)
+        end = quoted_string_end(text, 0, f"{what} header")
         lt = text.find("<", end)
         if lt < 0 or text[end:lt].strip():
             raise ParseError(f"malformed {what} header")

@@ -56,10 +56,15 @@ def unescape(text: str) -> str:
     return "".join(out)
 
 
-def split_quoted(value: str, sep: str) -> list[str]:
+def _where(problem: str, what: str) -> str:
+    return f"{problem} in {what}" if what else problem
+
+
+def split_quoted(value: str, sep: str, what: str = "") -> list[str]:
     """Split ``value`` at ``sep`` outside quoted strings and ``<...>``.
 
-    Raises ``ParseError`` on an unterminated quoted string or angle bracket.
+    Raises ``ParseError`` on an unterminated quoted string or angle bracket
+    (``what``, when given, names where in the message).
     """
     if '"' not in value and "<" not in value:
         return value.split(sep)
@@ -74,11 +79,11 @@ def split_quoted(value: str, sep: str) -> list[str]:
             while i < n and value[i] != '"':
                 i += 2 if value[i] == "\\" else 1
             if i >= n:
-                raise ParseError("unterminated quoted string")
+                raise ParseError(_where("unterminated quoted string", what))
         elif c == "<":
             end = value.find(">", i)
             if end < 0:
-                raise ParseError("unterminated '<'")
+                raise ParseError(_where("unterminated '<'", what))
             i = end
         elif c == sep:
             parts.append(value[start:i])
@@ -88,7 +93,7 @@ def split_quoted(value: str, sep: str) -> list[str]:
     return parts
 
 
-def quoted_string_end(value: str, start: int) -> int:
+def quoted_string_end(value: str, start: int, what: str = "") -> int:
     """Index just past the quoted string that begins at ``value[start] == '"'``."""
     i = start + 1
     n = len(value)
@@ -100,7 +105,7 @@ def quoted_string_end(value: str, start: int) -> int:
         if c == '"':
             return i + 1
         i += 1
-    raise ParseError("unterminated quoted string")
+    raise ParseError(_where("unterminated quoted string", what))
 
 
 Params = tuple[tuple[str, "str | None"], ...]
@@ -115,7 +120,7 @@ def parse_params(text: str, what: str, chars: str = TOKEN_CHARS) -> Params:
     if not text.strip():
         raise ParseError(f"empty parameter in {what}")
     out: list[tuple[str, str | None]] = []
-    for item in split_quoted(text, ";") if '"' in text else text.split(";"):
+    for item in split_quoted(text, ";", what) if '"' in text else text.split(";"):
         name, eq, val = item.partition("=")
         name = name.strip()
         if not name or name.strip(chars):
@@ -125,7 +130,7 @@ def parse_params(text: str, what: str, chars: str = TOKEN_CHARS) -> Params:
             if not val:
                 raise ParseError(f"empty parameter value in {what}")
             if val[0] == '"':
-                if quoted_string_end(val, 0) != len(val):
+                if quoted_string_end(val, 0, what) != len(val):
                     raise ParseError(f"malformed quoted parameter in {what}")
             elif val.strip(chars + "[]:"):
                 raise ParseError(f"malformed parameter value in {what}")

@@ -73,6 +73,14 @@ class Message:
         self._cache: dict[str, Any] = {}
         self._raw_head: bytes | None = None
 
+    def _copy_into(self, other: Message) -> None:
+        # Header entries are replaced, never changed in place, once parsed:
+        # a shallow copy of the list is a deep enough copy.
+        other.headers = list(self.headers)
+        other._body = self._body
+        other._cache = dict(self._cache)
+        other._raw_head = self._raw_head
+
     # -- raw header access -------------------------------------------------
 
     @property
@@ -102,7 +110,11 @@ class Message:
         """Every comma-separated value of list header ``name`` across its lines."""
         out: list[str] = []
         for value in self.get_all(name):
-            for item in split_quoted(value, ","):
+            try:
+                items = split_quoted(value, ",")
+            except ParseError as e:
+                raise ParseError(f"{e.what} in {canonical_name(_key(name))} header") from None
+            for item in items:
                 item = item.strip(WSP)
                 if not item:
                     raise ParseError(f"empty value in {canonical_name(_key(name))} header")
@@ -208,7 +220,7 @@ class Message:
             value = self.get("via")
             if value is None:
                 raise ParseError("missing Via header")
-            first = split_quoted(value, ",")[0] if "," in value else value
+            first = split_quoted(value, ",", "Via header")[0] if "," in value else value
             via = cache["top_via"] = parse_via(first)
         return via
 
@@ -323,7 +335,8 @@ class Message:
         if not have_length:
             lines.append(f"Content-Length: {length}")
         lines.append("\r\n")
-        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+        head = self._raw_head = "\r\n".join(lines).encode("utf-8", "surrogateescape")
+        return head + body
 
     def __bytes__(self) -> bytes:
         return self.to_bytes()
@@ -394,6 +407,13 @@ class Request(Message):
         self._ruri = value.render()
         self._raw_head = None
 
+    def copy(self) -> Request:
+        """An independent copy to change and forward (§16.6 step 1)."""
+        other = Request(self.method, self._ruri)
+        self._copy_into(other)
+        other._uri = self._uri
+        return other
+
     def start_line(self) -> str:
         """``METHOD uri SIP/2.0``."""
         return f"{self._method} {self._ruri} SIP/2.0"
@@ -437,6 +457,12 @@ class Response(Message):
     def reason(self, value: str) -> None:
         self._reason = value
         self._raw_head = None
+
+    def copy(self) -> Response:
+        """An independent copy to change and forward."""
+        other = Response(self.status, self.reason)
+        self._copy_into(other)
+        return other
 
     def start_line(self) -> str:
         """``SIP/2.0 code reason``."""

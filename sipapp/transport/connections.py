@@ -120,7 +120,9 @@ class ConnectionPool:
                 self._tls_context = self._client_context()
             # What reactor.connectSSL does, but on the injected clock.
             wrapped = TLSMemoryBIOFactory(self._tls_context, True, factory, clock=self.reactor)
-        self.reactor.connectTCP(host, port, wrapped, timeout=self.connect_timeout, bindAddress=bind)
+        conn.connector = self.reactor.connectTCP(
+            host, port, wrapped, timeout=self.connect_timeout, bindAddress=bind
+        )
         return conn
 
     def close_all(self) -> None:

@@ -11,6 +11,7 @@ connection table lives in ``connections``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.protocol import ClientFactory, Factory, Protocol, connectionDone
@@ -62,17 +63,25 @@ class SipStreamProtocol(Protocol):
         self.local_host = ""
         self.local_port = 0
         self.framer = StreamFramer(owner.max_message_size)
+        #: True while the connection is up and usable (IConnection).
         self.connected = False
         #: Lost, failed or closing: writes are dropped, input ignored.
         self.closed = False
+        self._counted = False
+        #: The IConnector of an outgoing connection (to abandon it while connecting).
+        self.connector: Any = None
         self._queue: list[bytes] = []
         self._idle: Any = None
         self.source: Source | None = None
 
     def connectionMade(self) -> None:
         """Record the addresses, register the connection, flush queued writes."""
-        self.connected = True
         transport: Any = self.transport
+        if self.closed:  # closed while connecting
+            self.connected = False  # makeConnection has just set it
+            transport.loseConnection()
+            return
+        self.connected = True
         local = transport.getHost()
         self.local_host = ip_literal(local.host) or local.host
         self.local_port = local.port
@@ -89,6 +98,7 @@ class SipStreamProtocol(Protocol):
             connection=self,
         )
         self.pool.add(self)
+        self._counted = True
         self.owner.stats.inc("tcp_connections", transport=self.transport_name)
         log.debug(
             "{transport} connection with {host}:{port} open",
@@ -185,10 +195,14 @@ class SipStreamProtocol(Protocol):
     def close(self) -> None:
         """Close the connection after pending writes; later writes are dropped."""
         self.closed = True
+        self.connected = False
         self._cancel_idle()
         transport: Any = self.transport
         if transport is not None:
             transport.loseConnection()
+        elif self.connector is not None:
+            with contextlib.suppress(Exception):
+                self.connector.stopConnecting()
 
     def _cancel_idle(self) -> None:
         if self._idle is not None and self._idle.active():
@@ -197,12 +211,12 @@ class SipStreamProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Unregister the connection."""
-        was_connected = self.connected
         self.connected = False
         self.closed = True
         self._cancel_idle()
         self.pool.remove(self)
-        if was_connected:
+        if self._counted:
+            self._counted = False
             self.owner.stats.inc("tcp_connections", -1, transport=self.transport_name)
         self._drop_queue("connection_lost")
 

@@ -8,7 +8,7 @@ from twisted.internet.testing import StringTransport
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 
-from sipapp.sip import parse_message
+from sipapp.sip import make_response, parse_message
 from sipapp.transport.stream import SipStreamClientFactory
 
 from .fakes import accept_connection, build_manager, request
@@ -89,3 +89,33 @@ def test_close_all(reactor, stats, handler) -> None:
     _, second = accept_connection(manager, reactor, peer_port=40001)
     manager.pool.close_all()
     assert first.disconnecting and second.disconnecting
+
+
+def test_close_while_connecting(reactor, stats, handler) -> None:
+    """Closing a connection still being made abandons the connect attempt."""
+    manager = build_manager(reactor, stats, handler, "tcp:127.0.0.1:5060")
+    conn = manager.pool.connect("TCP", "127.0.0.1", 5080)
+    conn.write(b"queued")
+    manager.pool.close_all()
+    assert reactor.connectors[0].stoppedConnecting
+    transport = StringTransport(
+        hostAddress=IPv4Address("TCP", "127.0.0.1", 41000),
+        peerAddress=IPv4Address("TCP", "127.0.0.1", 5080),
+    )
+    conn.makeConnection(transport)
+    assert transport.disconnecting
+    assert transport.value() == b""
+    assert not conn.connected
+
+
+def test_closed_connection_is_not_used_for_responses(reactor, stats, handler) -> None:
+    """After an idle close a response opens a new connection instead of writing to the old."""
+    manager = build_manager(reactor, stats, handler, "tcp:127.0.0.1:5060", idle_timeout=5.0)
+    proto, transport = accept_connection(manager, reactor, peer_port=40000)
+    proto.dataReceived(request(via="SIP/2.0/TCP 127.0.0.1:5090;branch=z9hG4bK1"))
+    message, source = handler.received[-1]
+    reactor.advance(6)
+    assert transport.disconnecting and not proto.connected
+    assert manager.send_response(make_response(message, 200, "OK"), source) is True
+    assert transport.value() == b""
+    assert [(h, p) for h, p, *_ in reactor.tcpClients] == [("127.0.0.1", 5090)]
