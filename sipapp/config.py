@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from sipapp.sip import ParseError, SipUri, parse_uri
+
 TRANSPORTS = ("udp", "tcp", "tls")
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 TLS_VERSIONS = ("1.2", "1.3")
@@ -171,15 +173,65 @@ class LogConfig:
 
 @attrs.frozen
 class TimerConfig:
-    """``[timers]``: RFC 3261 §17 T1, T2 and T4, in seconds."""
+    """``[timers]``: RFC 3261 §17 T1, T2 and T4, and the proxy's timer C (§16.8), in seconds."""
 
     t1: float = attrs.field(default=0.5, validator=_positive)
     t2: float = attrs.field(default=4.0, validator=_positive)
     t4: float = attrs.field(default=5.0, validator=_positive)
 
+    timer_c: float = attrs.field(default=180.0, validator=_positive)
+
     def __attrs_post_init__(self) -> None:
         if self.t2 < self.t1:
             raise ConfigError(None, "t2", f"must not be less than t1 ({self.t1}), not {self.t2}")
+
+
+def _sip_uri_text(value: str) -> bool:
+    """True for text that parses as a sip: or sips: URI."""
+    try:
+        return isinstance(parse_uri(value, "target"), SipUri)
+    except ParseError:
+        return False
+
+
+@attrs.frozen
+class ProxyConfig:
+    """``[proxy]``: how requests are forwarded (RFC 3261 §16)."""
+
+    record_route: bool = True
+    stateless: bool = False
+    max_branches: int = attrs.field(default=16, validator=_positive)
+
+
+#: The default routing script: checks, the server's own OPTIONS, in-dialog
+#: routing, static routes, and a refusal for everything else.
+DEFAULT_MAIN_ROUTE = ("sanity", "max_forwards", "options", "loose_route", "static", "reject")
+
+
+@attrs.frozen
+class RoutingConfig:
+    """``[routing]``: the step names of the main route and of named sub-routes."""
+
+    main: tuple[str, ...] = attrs.field(
+        default=DEFAULT_MAIN_ROUTE,
+        validator=_check(lambda v: len(v) > 0, "needs at least one step"),
+    )
+    routes: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class StaticRoute:
+    """One ``[[routes]]`` entry: requests whose Request-URI matches go to ``targets``."""
+
+    targets: tuple[str, ...] = attrs.field(
+        validator=[
+            _check(lambda v: len(v) > 0, "needs at least one target"),
+            _check(lambda v: all(_sip_uri_text(t) for t in v), "{value!r} has a non-SIP URI"),
+        ]
+    )
+    domain: str | None = None
+    user_prefix: str | None = None
+    serial: bool = False
 
 
 @attrs.frozen
@@ -190,6 +242,9 @@ class Config:
     transport: TransportConfig = attrs.field(factory=TransportConfig)
     log: LogConfig = attrs.field(factory=LogConfig)
     timers: TimerConfig = attrs.field(factory=TimerConfig)
+    proxy: ProxyConfig = attrs.field(factory=ProxyConfig)
+    routing: RoutingConfig = attrs.field(factory=RoutingConfig)
+    routes: tuple[StaticRoute, ...] = ()
 
 
 def _describe(value: object) -> str:
@@ -216,7 +271,8 @@ def _each(value: Any, convert: Callable[[Any], T]) -> tuple[T, ...]:
         try:
             items.append(convert(item))
         except ConfigError as error:
-            raise ConfigError(None, f"[{index}]", error.reason) from None
+            inner = f".{error.key}" if error.key else ""
+            raise ConfigError(None, f"[{index}]{inner}", error.reason) from None
     return tuple(items)
 
 
@@ -228,7 +284,22 @@ _CONVERTERS: dict[Any, Callable[[Any], Any]] = {
     bool: lambda v: _expect(v, bool, "a boolean (true or false)"),
     tuple[str, ...]: lambda v: _each(v, _CONVERTERS[str]),
     tuple[ListenSpec, ...]: lambda v: _each(v, lambda s: parse_listen(_CONVERTERS[str](s))),
+    dict[str, tuple[str, ...]]: lambda v: _table_of(v, _CONVERTERS[tuple[str, ...]]),
+    tuple[StaticRoute, ...]: lambda v: _each(
+        v, lambda t: _build(StaticRoute, _expect(t, dict, "a table"))
+    ),
 }
+
+
+def _table_of(value: Any, convert: Callable[[Any], T]) -> dict[str, T]:
+    """A table whose values are converted one by one; an error's key names the entry."""
+    out = {}
+    for key, item in _expect(value, dict, "a table").items():
+        try:
+            out[key] = convert(item)
+        except ConfigError as error:
+            raise error.located(None, key) from None
+    return out
 
 
 def _build(cls: type[T], table: Mapping[str, Any], unknown: str = "unknown key") -> T:
@@ -246,6 +317,9 @@ def _build(cls: type[T], table: Mapping[str, Any], unknown: str = "unknown key")
                 values[key] = _CONVERTERS[kind](value)
         except ConfigError as error:
             raise error.located(None, key) from None
+    for name, field in fields.items():
+        if field.default is attrs.NOTHING and name not in values:
+            raise ConfigError(None, name, "required key is missing")
     return cls(**values)
 
 

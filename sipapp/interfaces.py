@@ -7,6 +7,8 @@ tests. This module holds no behaviour.
 
 from __future__ import annotations
 
+from typing import Any
+
 from zope.interface import Attribute, Interface
 
 
@@ -26,7 +28,7 @@ class ISipTransport(Interface):
         not be (no route, connection failed); never raises for network errors.
         """
 
-    def stop() -> object:
+    def stop() -> Any:
         """Stop listening. Returns a ``Deferred`` that fires once the socket is closed."""
 
 
@@ -48,7 +50,7 @@ class IMessageHandler(Interface):
     header syntax, and added ``received`` / ``rport`` to a request's top Via.
     """
 
-    def receive(message: object, source: object) -> None:
+    def receive(message: Any, source: Any) -> None:
         """Handle one message.
 
         ``message`` is a ``sipapp.sip.Request`` or ``sipapp.sip.Response``;
@@ -60,7 +62,7 @@ class IMessageHandler(Interface):
 class ITransportManager(Interface):
     """Picks the socket for an outgoing message and sends it (RFC 3261 §18)."""
 
-    def send_response(response: object, source: object) -> bool:
+    def send_response(response: Any, source: Any) -> bool:
         """Send a response to a request that arrived from ``source`` (§18.2.2).
 
         UDP: to ``received`` (and ``rport`` when present) of the top Via, at the
@@ -69,7 +71,7 @@ class ITransportManager(Interface):
         Returns ``True`` when sent.
         """
 
-    def send_request(request: object, transport: str, host: str, port: int) -> bool:
+    def send_request(request: Any, transport: str, host: str, port: int) -> bool:
         """Send a request to a resolved next hop over ``transport``.
 
         Returns ``True`` when sent, ``False`` on a transport error (the caller
@@ -96,7 +98,7 @@ class IStats(Interface):
 class ITransactionUser(Interface):
     """What the transaction layer hands upward (the proxy core, RFC 3261 §17)."""
 
-    def request_received(request: object, transaction: object, source: object) -> None:
+    def request_received(request: Any, transaction: Any, source: Any) -> None:
         """A new request with its new server transaction.
 
         ``transaction`` is None for an ACK that matched no transaction (the
@@ -104,25 +106,25 @@ class ITransactionUser(Interface):
         """
 
     def cancel_received(
-        cancel: object, transaction: object, invite_transaction: object, source: object
+        cancel: Any, transaction: Any, invite_transaction: Any, source: Any
     ) -> None:
         """A CANCEL with its own server transaction and the INVITE transaction
         it cancels (None when no such INVITE is known)."""
 
-    def stray_response(response: object, source: object) -> None:
+    def stray_response(response: Any, source: Any) -> None:
         """A response that matches no client transaction (§16.7: forwarded statelessly)."""
 
 
 class IClientTransactionUser(Interface):
     """What a client transaction reports to whoever started it (a proxy branch)."""
 
-    def response_received(response: object, transaction: object) -> None:
+    def response_received(response: Any, transaction: Any) -> None:
         """A response for the transaction (provisional or final; every 2xx in Accepted)."""
 
-    def timed_out(transaction: object) -> None:
+    def timed_out(transaction: Any) -> None:
         """Timer B or F fired: no final response came."""
 
-    def transport_failed(transaction: object) -> None:
+    def transport_failed(transaction: Any) -> None:
         """The request could not be sent (the proxy treats it as a 503)."""
 
 
@@ -135,7 +137,7 @@ class IRouteContext(Interface):
     clock = Attribute("An ``IReactorTime``.")
     stats = Attribute("The ``IStats`` to count with.")
 
-    def is_myself(uri: object) -> bool:
+    def is_myself(uri: Any) -> bool:
         """True when ``uri`` (a SIP URI) names this server: its sockets or its domains."""
 
 
@@ -148,7 +150,7 @@ class IRouteStep(Interface):
 
     name = Attribute("The name the configuration uses for this step.")
 
-    def handle(request: object, context: object) -> object:
+    def handle(request: Any, context: Any) -> Any:
         """Look at ``request`` and decide.
 
         Returns a decision from ``sipapp.routing.decisions`` — ``CONTINUE``,
@@ -165,7 +167,7 @@ class IFailureHandler(Interface):
     The seam for LCR failover and call forwarding on busy / no answer.
     """
 
-    def branches_failed(request: object, response: object, context: object) -> object:
+    def branches_failed(request: Any, response: Any, context: Any) -> Any:
         """Every branch has a final non-2xx response; ``response`` is the best one.
 
         Returns a list of ``Target`` values to try next (forked in parallel),

@@ -24,8 +24,11 @@ from sipapp.config import (
     parse_listen,
 )
 from sipapp.logging import make_observer
-from sipapp.proxy.core import SipCore
+from sipapp.proxy.core import ProxyCore
+from sipapp.routing.pipeline import build_pipeline
+from sipapp.routing.steps import builtin_steps
 from sipapp.stats import Stats
+from sipapp.transaction import Timers, TransactionLayer
 from sipapp.transport import TransportManager, TransportService
 
 log = Logger()
@@ -146,9 +149,15 @@ def build_server(
     server = ServerService(observer, reactor)
     stats = Stats()
     manager = TransportManager(reactor, config.transport, stats)
-    core = SipCore(config, manager, stats, reactor)
-    manager.handler = core
-    transport = TransportService(manager, reactor, config.server.grace_period, core.in_flight)
+    timers = config.timers
+    layer = TransactionLayer(
+        manager, reactor, Timers(timers.t1, timers.t2, timers.t4, timers.timer_c), stats
+    )
+    pipeline = build_pipeline(config.routing.main, config.routing.routes, builtin_steps(config))
+    core = ProxyCore(config, manager, layer, pipeline, stats, reactor)
+    layer.user = core
+    manager.handler = layer
+    transport = TransportService(manager, reactor, config.server.grace_period, layer.unanswered)
     transport.setServiceParent(server)  # type: ignore[no-untyped-call]
     return server
 
@@ -171,4 +180,7 @@ def makeService(options: Options) -> MultiService:
         source=options["config"] or "built-in defaults",
         listen=", ".join(str(spec) for spec in config.transport.listen),
     )
-    return build_server(config, reactor, observer)
+    try:
+        return build_server(config, reactor, observer)
+    except ConfigError as error:
+        raise SystemExit(str(error.located(options["config"] or "built-in defaults"))) from None

@@ -63,12 +63,21 @@ def _apply(lines: Lines, overrides: dict[str, HeaderValue]) -> Lines:
     return lines
 
 
-def _render(start: str, lines: Lines, extra: Sequence[tuple[str, str]], body: bytes) -> bytes:
-    out = [start]
-    out.extend(f"{name}: {value}" for name, value in lines)
-    out.extend(f"{name}: {value}" for name, value in extra)
-    if not any(name.strip().lower() in ("content-length", "l") for name, _ in [*lines, *extra]):
-        out.append(f"Content-Length: {len(body)}")
+def _render(
+    start: str,
+    lines: Lines,
+    overrides: dict[str, HeaderValue],
+    extra: Sequence[tuple[str, str]],
+    body: bytes,
+) -> bytes:
+    """Wire bytes: ``lines`` changed by ``overrides``, then ``extra``, then Content-Length."""
+    lines = _apply([*lines, ("Content-Length", str(len(body)))], overrides)
+    at = next(
+        (i for i, (name, _) in enumerate(lines) if header_key(name) == "content-length"),
+        len(lines),
+    )
+    lines[at:at] = extra
+    out = [start, *(f"{name}: {value}" for name, value in lines)]
     return ("\r\n".join(out) + "\r\n\r\n").encode("utf-8") + body
 
 
@@ -98,7 +107,7 @@ def build_request(
     ]
     if body:
         lines.append(("Content-Type", "application/sdp"))
-    return _render(f"{method} {uri} SIP/2.0", _apply(lines, overrides), headers, body)
+    return _render(f"{method} {uri} SIP/2.0", lines, overrides, headers, body)
 
 
 def build_response(
@@ -137,7 +146,7 @@ def build_response(
     if body:
         lines.append(("Content-Type", "application/sdp"))
     phrase = reason_phrase(status) if reason is None else reason
-    return _render(f"SIP/2.0 {status} {phrase}", _apply(lines, overrides), headers, body)
+    return _render(f"SIP/2.0 {status} {phrase}", lines, overrides, headers, body)
 
 
 def parsed_request(

@@ -12,7 +12,10 @@ from sipapp.config import (
     ConfigError,
     ListenSpec,
     LogConfig,
+    ProxyConfig,
+    RoutingConfig,
     ServerConfig,
+    StaticRoute,
     TimerConfig,
     TransportConfig,
     load_config,
@@ -45,6 +48,24 @@ file = "/var/log/sipapp.log"
 t1 = 0.25
 t2 = 2.0
 t4 = 3.0
+timer_c = 90.0
+
+[proxy]
+record_route = false
+stateless = true
+max_branches = 4
+
+[routing]
+main = ["sanity", "route:pstn", "reject"]
+
+[routing.routes]
+pstn = ["static"]
+
+[[routes]]
+domain = "pstn.example"
+user_prefix = "49"
+targets = ["sip:127.0.0.1:5090", "sip:127.0.0.1:5092;transport=tcp"]
+serial = true
 """
 
 EVERY_KEY_CONFIG = Config(
@@ -61,7 +82,17 @@ EVERY_KEY_CONFIG = Config(
         tls_min_version="1.3",
     ),
     log=LogConfig(level="debug", file="/var/log/sipapp.log"),
-    timers=TimerConfig(t1=0.25, t2=2.0, t4=3.0),
+    timers=TimerConfig(t1=0.25, t2=2.0, t4=3.0, timer_c=90.0),
+    proxy=ProxyConfig(record_route=False, stateless=True, max_branches=4),
+    routing=RoutingConfig(main=("sanity", "route:pstn", "reject"), routes={"pstn": ("static",)}),
+    routes=(
+        StaticRoute(
+            targets=("sip:127.0.0.1:5090", "sip:127.0.0.1:5092;transport=tcp"),
+            domain="pstn.example",
+            user_prefix="49",
+            serial=True,
+        ),
+    ),
 )
 
 
@@ -115,11 +146,17 @@ def test_every_key_is_read(tmp_path: Path) -> None:
 def test_every_key_is_covered() -> None:
     """The every-key sample sets each field of each section to a non-default value."""
     default = Config()
+    assert EVERY_KEY_CONFIG.routes != default.routes
+    for field in attrs.fields(StaticRoute):
+        assert f"\n{field.name} = " in EVERY_KEY, field.name
     for section in attrs.fields(Config):
+        if not attrs.has(section.type):
+            continue
         for field in attrs.fields(section.type):
             value = getattr(getattr(EVERY_KEY_CONFIG, section.name), field.name)
             assert value != getattr(getattr(default, section.name), field.name), field.name
-            assert f"\n{field.name} = " in EVERY_KEY, field.name
+            table = f"\n[{section.name}.{field.name}]\n"
+            assert f"\n{field.name} = " in EVERY_KEY or table in EVERY_KEY, field.name
 
 
 def test_integer_for_float_is_a_float(tmp_path: Path) -> None:

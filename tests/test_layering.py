@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "sip": 0,
     "interfaces": 1,
     "config": 1,
+    "plugins": 1,  # the plugin package that getPlugins searches; holds no code of ours
     "logging": 2,  # log setup; reads LogConfig, used by everything above
     "transport": 3,
     "transaction": 4,
@@ -53,7 +54,13 @@ LAYERS: dict[str, int] = {
 #: ``(importer, imported)`` pairs of the same rank that may import each other,
 #: each with the reason it is needed. Peers normally meet through an
 #: interface in ``sipapp/interfaces.py`` and are wired together in ``tap.py``.
-ALLOWED_SAME_RANK: frozenset[tuple[str, str]] = frozenset()
+ALLOWED_SAME_RANK: frozenset[tuple[str, str]] = frozenset(
+    {
+        # The proxy core runs the routing pipeline and carries out its
+        # decisions; routing never imports the proxy.
+        ("proxy", "routing"),
+    }
+)
 
 #: The only module that may touch the global reactor: the composition root.
 REACTOR_OWNER = "sipapp.tap"

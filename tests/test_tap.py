@@ -247,10 +247,11 @@ def test_defaults_need_no_file() -> None:
 
 
 def test_build_server_wires_the_components() -> None:
-    """The transports hand messages to the core and are started by one service."""
+    """Transports hand messages to the transaction layer, which hands them to the proxy core."""
     from twisted.internet.testing import MemoryReactorClock
 
-    from sipapp.proxy.core import SipCore
+    from sipapp.proxy.core import ProxyCore
+    from sipapp.transaction import TransactionLayer
     from sipapp.transport import TransportManager, TransportService
 
     reactor = MemoryReactorClock()
@@ -258,6 +259,9 @@ def test_build_server_wires_the_components() -> None:
     (transport,) = list(server)
     assert isinstance(transport, TransportService)
     assert isinstance(transport.manager, TransportManager)
-    assert isinstance(transport.manager.handler, SipCore)
+    layer = transport.manager.handler
+    assert isinstance(layer, TransactionLayer)
+    assert isinstance(layer.user, ProxyCore)
+    assert layer.user.manager is transport.manager
     assert transport.in_flight() == 0
     assert transport.grace_period == Config().server.grace_period

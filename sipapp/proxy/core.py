@@ -1,88 +1,78 @@
-"""The SIP core: where every parsed message arrives, and the answer for each request.
+"""The stateful proxy core: the transaction user that routes each request (RFC 3261 §16).
 
-``SipCore`` is the ``IMessageHandler`` the transports deliver to. It applies
-the request checks of RFC 3261 §16.3, answers OPTIONS addressed to the
-server itself, and rejects what no component handles yet (501 for unknown
-methods, 404 for our own addresses, 403 for foreign domains: the server is
-never an open relay). Responses that match no transaction are dropped and
-counted. It never raises: a message that breaks a handler is logged and
-answered 500.
+``ProxyCore`` receives new requests from the transaction layer, runs the
+routing pipeline, and carries out its decision: a response, a drop, or
+forwarding to targets through a ``ResponseContext``. It answers INVITEs
+with 100 Trying at once, detects loops (482), forwards the end-to-end ACK
+of a 2xx without a transaction, handles CANCEL (§16.10), and forwards
+responses that match no transaction statelessly by their Via (§16.11).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from sipapp.config import Config
-from sipapp.interfaces import IMessageHandler, IStats, ITransportManager
+from sipapp.interfaces import IStats, ITransactionUser, ITransportManager
+from sipapp.proxy.context import ResponseContext, group_targets
+from sipapp.proxy.forward import Forwarder, ForwardError, loop_hash
+from sipapp.routing import DROP, Forward, Pipeline, Reply, RouteContext
 from sipapp.sip import (
     KNOWN_METHODS,
     ParseError,
-    Rejection,
     Request,
     Response,
     SipUri,
-    check_request,
     make_response,
     parse_host,
 )
+from sipapp.transaction import Timers
+from sipapp.transport import Source
 
 log = Logger()
 
-#: What an OPTIONS to the server answers (RFC 3261 §11.2).
-ALLOW = ", ".join(sorted(KNOWN_METHODS))
-ACCEPT = "application/sdp"
-#: Option tags the proxy supports; nothing beyond RFC 3261 yet.
-SUPPORTED: frozenset[str] = frozenset()
+
+def _method_label(method: str) -> str:
+    """Bounded label values: unknown methods are counted together."""
+    return method if method in KNOWN_METHODS else "other"
 
 
-def _parse_alias(alias: str) -> tuple[str, int | None]:
-    host, port = parse_host(alias, "alias")
-    return host, port
-
-
-@implementer(IMessageHandler)
-class SipCore:
-    """Receives every message from the transports and answers requests."""
+@implementer(ITransactionUser)
+class ProxyCore:
+    """Routes requests with the pipeline and forwards them statefully."""
 
     def __init__(
-        self, config: Config, manager: ITransportManager, stats: IStats, clock: Any
+        self,
+        config: Config,
+        manager: ITransportManager,
+        layer: Any,
+        pipeline: Pipeline,
+        stats: IStats,
+        clock: Any,
+        failure_handlers: Sequence[Any] = (),
     ) -> None:
         self.config = config
         self.manager = manager
+        self.layer = layer
+        self.pipeline = pipeline
         self.stats = stats
         self.clock = clock
+        self.failure_handlers = list(failure_handlers)
+        t = config.timers
+        self.timers = Timers(t.t1, t.t2, t.t4, t.timer_c)
+        self.forwarder = Forwarder(manager, config.proxy.record_route)
         self.server_header = config.server.name
-        self._aliases = {_parse_alias(a) for a in config.server.aliases}
+        self._aliases = {parse_host(a, "alias") for a in config.server.aliases}
         self._tag_key = os.urandom(16)
 
-    def in_flight(self) -> int:
-        """Requests still being worked on (none: every answer so far is immediate)."""
-        return 0
-
-    # -- IMessageHandler ---------------------------------------------------
-
-    def receive(self, message: Any, source: Any) -> None:
-        """Handle one validated message from ``source``; never raises."""
-        try:
-            if isinstance(message, Response):
-                self._response(message, source)
-            else:
-                self._request(message, source)
-        except Exception:
-            log.failure(
-                "failed to handle a message from {host}:{port}", host=source.host, port=source.port
-            )
-            self.stats.inc("sip_handler_errors_total")
-            if isinstance(message, Request) and message.method != "ACK":
-                self._reply(message, source, Rejection(500))
-
-    # -- the decision --------------------------------------------------------
+    # -- identity --------------------------------------------------------------
 
     def is_myself(self, uri: SipUri) -> bool:
         """True when ``uri`` names this server: one of its sockets or a configured alias."""
@@ -91,78 +81,130 @@ class SipCore:
             return True
         return self.manager.is_local(host, port, uri.transport)
 
-    def _request(self, request: Request, source: Any) -> None:
-        self.stats.inc("sip_requests_total", method=_method_label(request.method))
-        if request.method == "ACK":
-            # An ACK answers a final response we sent statelessly: nothing to do.
-            return
-        decision = self.decide(request)
-        self._reply(request, source, decision)
-
-    def decide(self, request: Request) -> Rejection:
-        """The answer for ``request`` while no routing exists (§16.3 checks first)."""
-        uri = request.uri
-        to_me = isinstance(uri, SipUri) and self.is_myself(uri)
-        if (
-            request.method == "OPTIONS"
-            and to_me
-            and (not uri.user if isinstance(uri, SipUri) else False)
-        ):
-            return Rejection(200, None, (("Allow", ALLOW), ("Accept", ACCEPT), ("Supported", "")))
-        rejection = check_request(request, supported=SUPPORTED)
-        if rejection is not None:
-            return rejection
-        if request.method not in KNOWN_METHODS:
-            return Rejection(501, None, (("Allow", ALLOW),))
-        if request.method == "CANCEL":
-            return Rejection(481)
-        if to_me:
-            return Rejection(481 if request.to.tag is not None else 404)
-        return Rejection(403, "Forbidden - relaying denied")
-
-    def _reply(self, request: Request, source: Any, decision: Rejection) -> None:
-        response = make_response(
-            request, decision.status, decision.reason, to_tag=self._to_tag(request)
-        )
-        for name, value in decision.headers:
-            response.add(name, value)
-        if self.server_header:
-            response.add("Server", self.server_header)
-        sent = self.manager.send_response(response, source)
-        self.stats.inc("sip_responses_sent_total", status=str(decision.status))
-        log.debug(
-            "answered {method} from {host}:{port} call-id {call_id} with {status} (sent: {sent})",
-            method=request.method,
-            host=source.host,
-            port=source.port,
-            call_id=request.call_id,
-            status=decision.status,
-            sent=sent,
-        )
-
-    def _to_tag(self, request: Request) -> str:
+    def to_tag(self, request: Request) -> str:
         """A To tag that is the same for every retransmission of ``request`` (§8.2.6.2)."""
         try:
             via = request.top_via
             seed = f"{request.call_id}|{request.from_.tag}|{via.branch}|{request.cseq.number}"
         except ParseError:
             seed = request.ruri
-        digest = hashlib.blake2s(
-            seed.encode("utf-8", "surrogateescape"), key=self._tag_key, digest_size=8
+        data = seed.encode("utf-8", "surrogateescape")
+        return hashlib.blake2s(data, key=self._tag_key, digest_size=8).hexdigest()
+
+    def reply(
+        self,
+        request: Request,
+        transaction: Any,
+        status: int,
+        reason: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Answer ``request`` on its server transaction."""
+        response = make_response(request, status, reason, to_tag=self.to_tag(request))
+        for name, value in headers:
+            response.add(name, value)
+        if self.server_header and status != 100:
+            response.add("Server", self.server_header)
+        transaction.respond(response)
+        self.stats.inc("sip_local_replies_total", status=str(status))
+
+    # -- ITransactionUser ------------------------------------------------------------
+
+    def request_received(self, request: Request, transaction: Any, source: Any) -> None:
+        """Route a new request (``transaction`` None: an end-to-end ACK)."""
+        self.stats.inc("sip_requests_total", method=_method_label(request.method))
+        if transaction is not None and request.method == "INVITE":
+            transaction.respond(make_response(request, 100))
+        context = RouteContext(source, self.config, self.clock, self.stats, self.is_myself)
+        decision = self.pipeline.route(request, context)
+        if isinstance(decision, Deferred):
+            decision.addCallback(self._decided, request, transaction, source)
+            decision.addErrback(self._route_failed, request, transaction)
+        else:
+            self._decided(decision, request, transaction, source)
+
+    def cancel_received(
+        self, cancel: Request, transaction: Any, invite_transaction: Any, source: Any
+    ) -> None:
+        """§16.10: 200 to the CANCEL, then cancel the INVITE's pending branches."""
+        self.stats.inc("sip_requests_total", method="CANCEL")
+        if invite_transaction is None:
+            self.reply(cancel, transaction, 481)
+            return
+        self.reply(cancel, transaction, 200)
+        invite_transaction.cancelled = True
+        context = invite_transaction.context
+        if context is not None:
+            context.cancel(cancel.get("reason"))
+        elif invite_transaction.state == "proceeding":
+            self.reply(invite_transaction.request, invite_transaction, 487)
+
+    def stray_response(self, response: Response, source: Any) -> None:
+        """§16.11 / RFC 6026: a response with our Via on top goes on statelessly; others drop."""
+        via = response.top_via
+        if not self.manager.is_local(via.host, via.port, via.transport):
+            self.stats.inc("sip_responses_unmatched_total")
+            log.debug(
+                "dropped a response {status} from {host}:{port} that is not for us",
+                status=response.status,
+                host=source.host,
+                port=source.port,
+            )
+            return
+        out = response.copy()
+        out.pop_via()
+        if not out.has("via"):
+            self.stats.inc("sip_responses_unmatched_total")
+            return
+        upstream = out.top_via
+        self.stats.inc("sip_responses_stateless_total")
+        self.manager.send_response(out, Source(upstream.transport, "", 0, "", 0))
+
+    # -- carrying out a decision -------------------------------------------------------
+
+    def _decided(self, decision: Any, request: Request, transaction: Any, source: Any) -> None:
+        if transaction is None:
+            if isinstance(decision, Forward) and decision.targets:
+                self._forward_stateless(request, decision, source)
+            return
+        if getattr(transaction, "cancelled", False) or transaction.state not in (
+            "trying",
+            "proceeding",
+        ):
+            return  # cancelled (and answered 487) while routing
+        if isinstance(decision, Reply):
+            self.reply(request, transaction, decision.status, decision.reason, decision.headers)
+        elif isinstance(decision, Forward):
+            self._forward(request, transaction, source, decision)
+        elif decision is DROP:
+            transaction.stop()
+        else:
+            self.reply(request, transaction, 500, "Server Internal Error - bad routing decision")
+
+    def _route_failed(self, failure: Any, request: Request, transaction: Any) -> None:
+        log.failure(
+            "routing failed for {method} {uri}", failure, method=request.method, uri=request.ruri
         )
-        return digest.hexdigest()
+        self.stats.inc("sip_handler_errors_total")
+        if transaction is not None and transaction.state in ("trying", "proceeding"):
+            self.reply(request, transaction, 500, "Server Internal Error - routing failed")
 
-    def _response(self, response: Response, source: Any) -> None:
-        # No client transactions exist yet: every response is stray (§18.1.2).
-        self.stats.inc("sip_responses_unmatched_total")
-        log.debug(
-            "dropped a response {status} from {host}:{port} that matches nothing",
-            status=response.status,
-            host=source.host,
-            port=source.port,
-        )
+    def _forward(self, request: Request, transaction: Any, source: Any, decision: Forward) -> None:
+        loop_part = loop_hash(request)
+        if self.forwarder.is_loop(request, loop_part):
+            self.reply(request, transaction, 482)
+            return
+        groups = group_targets(decision.targets, decision.serial)
+        ResponseContext(self, transaction, request, source, loop_part, groups).start()
 
-
-def _method_label(method: str) -> str:
-    """Bounded label values: unknown methods are counted together."""
-    return method if method in KNOWN_METHODS else "other"
+    def _forward_stateless(self, request: Request, decision: Forward, source: Any) -> None:
+        """An ACK for a 2xx: forwarded end to end without a transaction."""
+        try:
+            branch = "z9hG4bK" + loop_hash(request) + ".a"
+            out, hop = self.forwarder.prepare(
+                request, decision.targets[0], source, branch, initial=False
+            )
+        except (ForwardError, ParseError) as error:
+            log.debug("cannot forward {method}: {error}", method=request.method, error=error)
+            return
+        self.manager.send_request(out, *hop)

@@ -174,6 +174,25 @@ class Message:
         self.headers = [h for h in self.headers if h[0] != key]
         self._changed(key)
 
+    def remove_first(self, name: str) -> None:
+        """Drop the first comma-separated value of list header ``name`` (a Route)."""
+        self._remove_first_value(_key(name))
+
+    def remove_last(self, name: str) -> None:
+        """Drop the last comma-separated value of list header ``name`` (§16.4 strict routing)."""
+        key = _key(name)
+        headers = self.headers
+        for i in range(len(headers) - 1, -1, -1):
+            h = headers[i]
+            if h[0] == key:
+                parts = split_quoted(h[2], ",")
+                if len(parts) > 1:
+                    headers[i] = [key, h[1], ",".join(parts[:-1]).strip(WSP), None]
+                else:
+                    del headers[i]
+                self._changed(key)
+                return
+
     def _remove_first_value(self, key: str) -> None:
         """Drop the first comma-separated value of header ``key`` (Via, Route)."""
         headers = self.headers

@@ -99,17 +99,19 @@ def check_request(
     *,
     supported: frozenset[str] = frozenset(),
     schemes: frozenset[str] = frozenset(("sip", "sips", "tel")),
+    max_forwards: bool = True,
 ) -> Rejection | None:
     """The stateless proxy checks of §16.3 on a validated request, or None when it passes.
 
     416 for a Request-URI scheme we do not route, 483 when Max-Forwards is 0,
     420 with Unsupported for Proxy-Require tags not in ``supported``, 400 for
-    a branch that is only the magic cookie.
+    a branch that is only the magic cookie. ``max_forwards=False`` leaves the
+    483 check to a later step (the server may answer an OPTIONS itself first).
     """
     uri = request.uri
     if uri.scheme.lower() not in schemes:
         return Rejection(416)
-    if request.max_forwards == 0:
+    if max_forwards and request.max_forwards == 0:
         return Rejection(483)
     if request.has("proxy-require"):
         unsupported = [t for t in request.values("proxy-require") if t not in supported]

@@ -80,7 +80,7 @@ class ClientTransaction:
     @property
     def reliable(self) -> bool:
         """True when the next hop is over TCP or TLS."""
-        return self.hop[0] != "UDP"
+        return self.hop[0].upper() != "UDP"
 
     def _transmit(self) -> bool:
         transport, host, port = self.hop
@@ -195,7 +195,7 @@ class InviteClientTransaction(ClientTransaction):
         self._timer = self.layer.clock.callLater(self._interval, self._retransmit)
 
     def _timed_out(self) -> None:
-        """Timer B: no response at all."""
+        """Timer B: no response in Calling, or no final 64*T1 after a CANCEL (§9.1)."""
         self._timeout = None
         self.layer.stats.inc("sip_transaction_timeouts_total", timer="B")
         self._terminate()
@@ -273,4 +273,7 @@ class InviteClientTransaction(ClientTransaction):
         cancel = self._hop_request("CANCEL")
         if self._cancel_reason:
             cancel.add("Reason", self._cancel_reason)
+        # §9.1: a callee that never answers the cancelled INVITE must not keep
+        # this transaction (and the shutdown drain) alive: give up after 64*T1.
+        self._timeout = self.layer.clock.callLater(self.layer.timers.timer_b, self._timed_out)
         self.layer.start_client(cancel, self.hop, NULL_USER)

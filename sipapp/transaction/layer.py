@@ -10,13 +10,14 @@ the INVITE transaction they cancel, and responses that match nothing.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from sipapp.interfaces import IMessageHandler, IStats, ITransportManager
-from sipapp.sip import MAGIC_COOKIE, Request, Response
+from sipapp.sip import MAGIC_COOKIE, Request, Response, make_response
 from sipapp.transaction.client import ClientTransaction, InviteClientTransaction
 from sipapp.transaction.server import InviteServerTransaction, ServerTransaction
 from sipapp.transaction.timers import Timers
@@ -64,8 +65,19 @@ class TransactionLayer:
         self.client: dict[tuple[Any, ...], ClientTransaction] = {}
 
     def in_flight(self) -> int:
-        """Live transactions: shutdown waits for these."""
+        """Live transactions, in any state."""
         return len(self.server) + len(self.client)
+
+    def unanswered(self) -> int:
+        """Transactions still waiting for a final response: shutdown waits for these.
+
+        Those that only absorb retransmissions (Completed, Confirmed,
+        Accepted) do not count.
+        """
+        waiting = ("trying", "proceeding", "calling")
+        return sum(1 for tx in self.server.values() if tx.state in waiting) + sum(
+            1 for tx in self.client.values() if tx.state in waiting
+        )
 
     # -- IMessageHandler ---------------------------------------------------
 
@@ -112,11 +124,29 @@ class TransactionLayer:
         else:
             tx = ServerTransaction(self, key, request, source)
         self.server[key] = tx
-        if method == "CANCEL":
-            invite = self.server.get((*key[:-1], "INVITE"))
-            self.user.cancel_received(request, tx, invite, source)
-        else:
-            self.user.request_received(request, tx, source)
+        try:
+            if method == "CANCEL":
+                invite = self.server.get((*key[:-1], "INVITE"))
+                self.user.cancel_received(request, tx, invite, source)
+            else:
+                self.user.request_received(request, tx, source)
+        except Exception:
+            self._abandon(tx)
+            raise
+
+    def _abandon(self, tx: ServerTransaction) -> None:
+        """The user failed on a new request: answer 500 so the transaction can end.
+
+        Without a final response it would stay in flight for ever (a
+        non-INVITE in Trying and an INVITE in Proceeding run no timer).
+        """
+        if tx.state not in ("trying", "proceeding"):
+            return
+        try:
+            tx.respond(make_response(tx.request, 500, to_tag=secrets.token_hex(6)))
+        except Exception:
+            tx.stop()
+            raise
 
     # -- client side -------------------------------------------------------------
 

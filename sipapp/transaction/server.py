@@ -44,7 +44,7 @@ class ServerTransaction:
     @property
     def reliable(self) -> bool:
         """True when the request came over TCP or TLS."""
-        return self.source.transport != "UDP"  # type: ignore[no-any-return]
+        return self.source.transport.upper() != "UDP"  # type: ignore[no-any-return]
 
     def _send(self, response: Response) -> None:
         self.layer.manager.send_response(response, self.source)

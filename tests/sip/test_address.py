@@ -87,7 +87,9 @@ def test_render_is_canonical_name_addr() -> None:
     """``render`` always uses angle brackets, then the header params."""
     value = parse_name_addr("sip:bob@example.com;tag=abc", "To")
     assert value.render() == "<sip:bob@example.com>;tag=abc"
-    assert str(parse_name_addr('"Bob" <sip:bob@example.com>', "To")) == '"Bob" <sip:bob@example.com>'
+    assert (
+        str(parse_name_addr('"Bob" <sip:bob@example.com>', "To")) == '"Bob" <sip:bob@example.com>'
+    )
 
 
 def test_with_param_sets_a_header_param() -> None:

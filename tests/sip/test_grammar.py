@@ -146,6 +146,4 @@ def test_replace_param_appends_a_missing_name() -> None:
 
 def test_replace_param_matches_names_in_any_case() -> None:
     """Setting ``Received`` replaces an existing ``received``."""
-    assert replace_param((("received", "127.0.0.1"),), "Received", "::1") == (
-        ("received", "::1"),
-    )
+    assert replace_param((("received", "127.0.0.1"),), "Received", "::1") == (("received", "::1"),)

@@ -228,7 +228,7 @@ def test_absolute_uri_with_dotted_scheme() -> None:
         "sip:[::1]:",
         "sip:2001:db8::10",
         "sip:<user@example.com>",
-        "sip:us\"er@example.com",
+        'sip:us"er@example.com',
         "sip:user@example.com\x00",
         "sip:user@exam\tple.com",
         "sip:user@ex%41mple.com",
