@@ -25,6 +25,7 @@ from sipapp.config import (
 )
 from sipapp.logging import make_observer
 from sipapp.proxy.core import ProxyCore
+from sipapp.proxy.stateless import StatelessProxy
 from sipapp.routing.pipeline import build_pipeline
 from sipapp.routing.steps import builtin_steps
 from sipapp.stats import Stats
@@ -156,8 +157,11 @@ def build_server(
     pipeline = build_pipeline(config.routing.main, config.routing.routes, builtin_steps(config))
     core = ProxyCore(config, manager, layer, pipeline, stats, reactor)
     layer.user = core
-    manager.handler = layer
-    transport = TransportService(manager, reactor, config.server.grace_period, layer.unanswered)
+    handler: Any = layer
+    if config.proxy.stateless:
+        handler = StatelessProxy(config, manager, pipeline, stats, reactor, core)
+    manager.handler = handler
+    transport = TransportService(manager, reactor, config.server.grace_period, handler.unanswered)
     transport.setServiceParent(server)  # type: ignore[no-untyped-call]
     return server
 

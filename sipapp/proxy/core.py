@@ -22,7 +22,7 @@ from zope.interface import implementer
 from sipapp.config import Config
 from sipapp.interfaces import IStats, ITransactionUser, ITransportManager
 from sipapp.proxy.context import ResponseContext, group_targets
-from sipapp.proxy.forward import Forwarder, ForwardError, loop_hash
+from sipapp.proxy.forward import Forwarder, ForwardError, forward_response, loop_hash
 from sipapp.routing import DROP, Forward, Pipeline, Reply, RouteContext
 from sipapp.sip import (
     KNOWN_METHODS,
@@ -34,7 +34,6 @@ from sipapp.sip import (
     parse_host,
 )
 from sipapp.transaction import Timers
-from sipapp.transport import Source
 
 log = Logger()
 
@@ -141,24 +140,7 @@ class ProxyCore:
 
     def stray_response(self, response: Response, source: Any) -> None:
         """§16.11 / RFC 6026: a response with our Via on top goes on statelessly; others drop."""
-        via = response.top_via
-        if not self.manager.is_local(via.host, via.port, via.transport):
-            self.stats.inc("sip_responses_unmatched_total")
-            log.debug(
-                "dropped a response {status} from {host}:{port} that is not for us",
-                status=response.status,
-                host=source.host,
-                port=source.port,
-            )
-            return
-        out = response.copy()
-        out.pop_via()
-        if not out.has("via"):
-            self.stats.inc("sip_responses_unmatched_total")
-            return
-        upstream = out.top_via
-        self.stats.inc("sip_responses_stateless_total")
-        self.manager.send_response(out, Source(upstream.transport, "", 0, "", 0))
+        forward_response(self.manager, self.stats, response, source)
 
     # -- carrying out a decision -------------------------------------------------------
 

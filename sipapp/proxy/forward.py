@@ -16,11 +16,16 @@ import os
 import socket
 from typing import Any
 
+from twisted.logger import Logger
+
 from sipapp.routing.decisions import Target
-from sipapp.sip import MAGIC_COOKIE, ParseError, Request, SipUri, Via, parse_via
+from sipapp.sip import MAGIC_COOKIE, ParseError, Request, Response, SipUri, Via, parse_via
+from sipapp.transport import Source
 
 #: Where a request goes: transport ('UDP', 'TCP', 'TLS'), IP literal host, port.
 Hop = tuple[str, str, int]
+
+log = Logger()
 
 _LOOP_FIELDS = ("call-id", "proxy-require", "proxy-authorization")
 
@@ -158,3 +163,27 @@ class Forwarder:
             return
         out.add("Record-Route", _record_route_uri(*inbound, True), top=True)
         out.add("Record-Route", _record_route_uri(*outbound, True), top=True)
+
+
+def forward_response(manager: Any, stats: Any, response: Response, source: Any) -> None:
+    """Forward a response statelessly (§16.11): drop our top Via, send by the next one.
+
+    A response whose top Via is not ours is dropped and counted (§18.1.2).
+    """
+    via = response.top_via
+    if not manager.is_local(via.host, via.port, via.transport):
+        stats.inc("sip_responses_unmatched_total")
+        log.debug(
+            "dropped a response {status} from {host}:{port} that is not for us",
+            status=response.status,
+            host=source.host,
+            port=source.port,
+        )
+        return
+    out = response.copy()
+    out.pop_via()
+    if not out.has("via"):
+        stats.inc("sip_responses_unmatched_total")
+        return
+    stats.inc("sip_responses_stateless_total")
+    manager.send_response(out, Source(out.top_via.transport, "", 0, "", 0))

@@ -36,29 +36,36 @@ def _check_version(version: str, what: str) -> None:
     raise ParseError(f"malformed {what}")
 
 
-def _head_end(data: bytes) -> tuple[int, bool]:
-    """Where the header section ends and whether its lines end in CRLF (-1: no end found).
+def _head_end(data: bytes) -> tuple[int, int, bool]:
+    """Where the header section ends, where the body starts, and whether lines end in CRLF.
 
-    Bare LF line ends are tolerated (RFC 3261 §7.5 says CRLF, many stacks are
-    lax); the first empty line wins, so an LF-only message whose body holds
-    CRLF CRLF is not cut inside its body.
+    (-1, -1, False) when the header section has no end. The first line
+    decides: CRLF as RFC 3261 §7 says, else bare LF line ends, tolerated
+    because many stacks are lax; an LF-only message is thus never cut at a
+    CRLF CRLF inside its body.
     """
-    end = data.find(b"\r\n\r\n")
-    if end >= 0:
-        lf = data.find(b"\n\n", 0, end)
-        return (end, True) if lf < 0 else (lf, False)
-    return data.find(b"\n\n"), False
+    nl = data.find(b"\n")
+    if nl > 0 and data[nl - 1] == 13:
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            return end, end + 4, True
+        end = data.find(b"\n\n")
+        return (end, end + 2, False) if end >= 0 else (-1, -1, False)
+    lf = data.find(b"\n\n")
+    mixed = data.find(b"\n\r\n")  # LF line ends closed by a CRLF empty line
+    if mixed >= 0 and (lf < 0 or mixed < lf):
+        return mixed, mixed + 3, False
+    return (lf, lf + 2, False) if lf >= 0 else (-1, -1, False)
 
 
 def _split_head(data: bytes) -> tuple[list[str], int]:
     """Header section lines (decoded) and the offset where the body starts."""
-    end, crlf = _head_end(data)
+    end, body_start, crlf = _head_end(data)
     if crlf:
-        return data[:end].decode("utf-8", "surrogateescape").split("\r\n"), end + 4
+        return data[:end].decode("utf-8", "surrogateescape").split("\r\n"), body_start
     if end >= 0:
-        # Bare LF line ends: tolerated (RFC 3261 §7.5 says CRLF, many stacks are lax).
         text = data[:end].decode("utf-8", "surrogateescape")
-        return [line.rstrip("\r") for line in text.split("\n")], end + 2
+        return [line.rstrip("\r") for line in text.split("\n")], body_start
     raise FramingError("header section not terminated")
 
 

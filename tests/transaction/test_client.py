@@ -549,7 +549,7 @@ def test_cancelled_invite_gives_up_64_t1_after_cancel() -> None:
     h.clock.advance(0.25)
     assert tx.state == "terminated"
     assert h.user.events[-1] == ("timed_out", tx)
-    assert h.layer.in_flight() == 0
+    assert h.layer.client == {}
     assert h.pending() == 0
 
 

@@ -277,39 +277,55 @@ def test_response_uses_top_via_only() -> None:
 # -- bookkeeping --------------------------------------------------------------------------
 
 
-def test_in_flight_counts_transactions_awaiting_a_final() -> None:
-    """in_flight() counts server and client transactions in Trying, Proceeding or Calling."""
+def test_in_flight_counts_server_and_client() -> None:
+    """in_flight() counts live server and client transactions in any state."""
     h = Harness()
     assert h.layer.in_flight() == 0
     request = parsed_request("OPTIONS")
     h.receive(request)
-    invite = parsed_request("INVITE")
-    h.receive(invite)
+    h.receive(parsed_request("INVITE"))
+    h.layer.start_client(client_request("OPTIONS"), UDP_HOP, h.user)
+    assert h.layer.in_flight() == 3
+    h.user.events[0][2].respond(make_response(request, 200, to_tag="t1"))
+    assert h.layer.in_flight() == 3  # Completed still absorbs retransmissions
+    h.clock.advance(32)
+    assert h.layer.in_flight() == 1  # the INVITE server transaction waits for the user
+
+
+def test_unanswered_counts_transactions_awaiting_a_final() -> None:
+    """unanswered() counts server and client transactions in Trying, Proceeding or Calling."""
+    h = Harness()
+    assert h.layer.unanswered() == 0
+    request = parsed_request("OPTIONS")
+    h.receive(request)
+    h.receive(parsed_request("INVITE"))
     h.layer.start_client(client_request("OPTIONS"), UDP_HOP, h.user)
     h.layer.start_client(client_request("INVITE"), UDP_HOP, h.user)
+    assert h.layer.unanswered() == 4
+    tx = h.user.events[0][2]
+    tx.respond(make_response(request, 100))
+    assert h.layer.unanswered() == 4
+    tx.respond(make_response(request, 200, to_tag="t1"))
+    assert h.layer.unanswered() == 3
     assert h.layer.in_flight() == 4
-    h.user.events[0][2].respond(make_response(request, 100))
-    assert h.layer.in_flight() == 4
-    h.user.events[0][2].respond(make_response(request, 200, to_tag="t1"))
-    assert h.layer.in_flight() == 3
 
 
-def test_in_flight_ignores_completed_accepted_confirmed() -> None:
+def test_unanswered_ignores_completed_accepted_confirmed() -> None:
     """Transactions only absorbing retransmissions (Completed, Accepted, Confirmed) do not count."""
     h = Harness()
     invite = parsed_request("INVITE")
     h.receive(invite)
     stx = h.last_transaction()
     stx.respond(make_response(invite, 486, to_tag="t1"))
-    assert h.layer.in_flight() == 0
+    assert h.layer.unanswered() == 0
     h.receive(parsed_request("ACK"))
     assert stx.state == "confirmed"
-    assert h.layer.in_flight() == 0
+    assert h.layer.unanswered() == 0
     request = client_request("INVITE")
     h.layer.start_client(request, UDP_HOP, h.user)
     h.receive(make_response(request, 200, to_tag="t1"))
-    assert h.layer.in_flight() == 0
-    assert len(h.layer.server) == len(h.layer.client) == 1
+    assert h.layer.unanswered() == 0
+    assert h.layer.in_flight() == 2
 
 
 def test_stop_terminates_everything() -> None:
@@ -369,8 +385,7 @@ def test_malformed_response_logged_and_counted() -> None:
 
 
 def test_user_exception_answers_500() -> None:
-    """When the user fails on a new request nobody answers: the layer sends 500 and the
-    transaction ends instead of staying in flight forever."""
+    """A user failing on a new request leaves it unanswered: the layer sends 500 so it can end."""
     h = Harness()
     h.user.raise_in = {"request"}
     with capturedLogs():
@@ -379,7 +394,7 @@ def test_user_exception_answers_500() -> None:
     assert h.manager.statuses() == [500]
     assert h.manager.responses[0][1].to.tag
     assert tx.state == "completed"
-    assert h.layer.in_flight() == 0
+    assert h.layer.unanswered() == 0
     h.receive(parsed_request("ACK"))
     h.clock.advance(5)
     assert h.layer.server == {}
