@@ -6,6 +6,7 @@ place where concrete classes are chosen and the global reactor is used.
 Nothing else imports this module.
 """
 
+import gc
 import signal
 from typing import Any
 
@@ -166,6 +167,20 @@ def build_server(
     return server
 
 
+def tune_garbage_collector() -> None:
+    """Collect less often than CPython's default.
+
+    A busy proxy keeps tens of thousands of transactions alive for their
+    timers (32 s each); with the default thresholds the collector walks all
+    of them many times a second, which costs about a third of the CPU at a
+    thousand calls per second. Objects made during start-up are frozen out
+    of collection altogether.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def makeService(options: Options) -> MultiService:
     """The server that ``twistd sipapp`` runs.
 
@@ -184,6 +199,7 @@ def makeService(options: Options) -> MultiService:
         source=options["config"] or "built-in defaults",
         listen=", ".join(str(spec) for spec in config.transport.listen),
     )
+    tune_garbage_collector()
     try:
         return build_server(config, reactor, observer)
     except ConfigError as error:

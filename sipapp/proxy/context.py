@@ -115,6 +115,8 @@ class ResponseContext:
         self.branches: list[Branch] = []
         self.finals: list[tuple[Response, bool]] = []  # (response, synthesized)
         self.pending = 0
+        self.tried = 0  # targets attempted, counted against max_branches
+        self.starting = False  # inside _next_group: a branch failing at once must wait
         self.answered = False  # a final (2xx, or the best) went upstream
         self.cancelled = False
         self.asking = False  # waiting for failure handlers
@@ -129,17 +131,24 @@ class ResponseContext:
         self._check_done()
 
     def _next_group(self) -> None:
-        while self.groups and not self.pending and not self.cancelled:
-            for target in self.groups.popleft():
-                self._start_branch(target)
+        # A branch may fail while it starts (transport error): its _check_done
+        # must not send a final while the rest of the group is still starting.
+        self.starting = True
+        try:
+            while self.groups and not self.pending and not self.cancelled:
+                for target in self.groups.popleft():
+                    self._start_branch(target)
+        finally:
+            self.starting = False
 
     def _start_branch(self, target: Target) -> None:
         core = self.core
-        if len(self.branches) >= core.config.proxy.max_branches:
+        if self.tried >= core.config.proxy.max_branches:
             self.finals.append(
                 (self._synthesize(500, "Server Internal Error - too many branches"), True)
             )
             return
+        self.tried += 1
         branch_id = core.forwarder.branch(self.loop_part)
         try:
             out, hop = core.forwarder.prepare(
@@ -223,7 +232,7 @@ class ResponseContext:
     # -- the end -------------------------------------------------------------------
 
     def _check_done(self) -> None:
-        if self.pending or self.answered or self.asking:
+        if self.pending or self.answered or self.asking or self.starting:
             return
         if self.groups and not self.cancelled:
             self._next_group()
@@ -239,7 +248,8 @@ class ResponseContext:
             self._send_final(best, synthesized)
             return
         handlers = self.core.failure_handlers
-        if handlers and best.status < 600:
+        # Once max_branches targets were tried, more from a handler could never start.
+        if handlers and best.status < 600 and self.tried < self.core.config.proxy.max_branches:
             self._ask_handlers(list(handlers), best, synthesized)
             return
         self._send_final(best, synthesized)
@@ -290,9 +300,13 @@ class ResponseContext:
         if self.cancelled and synthesized:
             best = self._synthesize(487)
             synthesized = True
-        if best.status == 503 and not synthesized:
+        if best.status == 503:
+            # §16.7 step 6, and §16.9 for a branch that could not be sent: a 503
+            # upstream would say that this proxy is unavailable.
+            detail = best.reason.partition(" - ")[2] if synthesized else ""
             best = best.copy()
-            best.status, best.reason = 500, "Server Internal Error - downstream unavailable"
+            best.status = 500
+            best.reason = "Server Internal Error - " + (detail or "downstream unavailable")
         if best.status in (401, 407):
             best = self._with_all_challenges(best)
         if synthesized:

@@ -53,12 +53,26 @@ def loop_hash(request: Request) -> str:
     return digest.hexdigest()
 
 
+_HOPS: dict[SipUri, Hop] = {}
+_HOPS_LIMIT = 4096
+
+
 def resolve_hop(uri: SipUri) -> Hop:
     """The transport, address and port a request for ``uri`` is sent to.
 
     Uses ``maddr`` when present. Only IP literals (and ``localhost``) are
     resolved here; DNS (RFC 3263) belongs to a resolver. Raises ``ForwardError``.
     """
+    hop = _HOPS.get(uri)
+    if hop is None:
+        hop = _resolve_hop(uri)
+        if len(_HOPS) >= _HOPS_LIMIT:
+            _HOPS.clear()
+        _HOPS[uri] = hop
+    return hop
+
+
+def _resolve_hop(uri: SipUri) -> Hop:
     transport = uri.transport
     if transport is None:
         transport = "tls" if uri.scheme == "sips" else "udp"

@@ -106,6 +106,7 @@ class LooseRoute:
                 request.uri = routes[-1].uri
                 request.remove_last("route")
                 routes = request.routes
+                removed = True  # it reached us through our Record-Route all the same
             while routes and _is_our_route(context, routes[0]):
                 request.remove_first("route")
                 routes = request.routes

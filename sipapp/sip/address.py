@@ -76,8 +76,25 @@ def _display(text: str, what: str) -> str | None:
     return text
 
 
+#: Values seen recently: the From, To and Contact of a dialog repeat in every
+#: message of it. Bounded; emptied when full.
+_CACHE: dict[str, NameAddr] = {}
+_CACHE_LIMIT = 8192
+
+
 def parse_name_addr(value: str, what: str) -> NameAddr:
     """Parse one name-addr or addr-spec with its header parameters."""
+    cached = _CACHE.get(value)
+    if cached is not None:
+        return cached
+    result = _parse_name_addr(value, what)
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[value] = result
+    return result
+
+
+def _parse_name_addr(value: str, what: str) -> NameAddr:
     text = value.strip(WSP)
     if not text:
         raise ParseError(f"empty {what} header")

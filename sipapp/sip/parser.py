@@ -36,37 +36,39 @@ def _check_version(version: str, what: str) -> None:
     raise ParseError(f"malformed {what}")
 
 
-def _head_end(data: bytes) -> tuple[int, int, bool]:
-    """Where the header section ends, where the body starts, and whether lines end in CRLF.
+def _head_end(data: bytes) -> tuple[int, int]:
+    """Where the header section ends and where the body starts; (-1, -1) when it never ends.
 
-    (-1, -1, False) when the header section has no end. The first line
-    decides: CRLF as RFC 3261 §7 says, else bare LF line ends, tolerated
-    because many stacks are lax; an LF-only message is thus never cut at a
-    CRLF CRLF inside its body.
+    CRLF line ends as RFC 3261 §7 says, or bare LF ones, tolerated because
+    many stacks are lax: the first line decides, so an LF-only message is
+    never cut at a CRLF CRLF inside its body.
     """
     nl = data.find(b"\n")
     if nl > 0 and data[nl - 1] == 13:
         end = data.find(b"\r\n\r\n")
         if end >= 0:
-            return end, end + 4, True
+            return end, end + 4
         end = data.find(b"\n\n")
-        return (end, end + 2, False) if end >= 0 else (-1, -1, False)
+        return (end, end + 2) if end >= 0 else (-1, -1)
     lf = data.find(b"\n\n")
     mixed = data.find(b"\n\r\n")  # LF line ends closed by a CRLF empty line
     if mixed >= 0 and (lf < 0 or mixed < lf):
-        return mixed, mixed + 3, False
-    return (lf, lf + 2, False) if lf >= 0 else (-1, -1, False)
+        return mixed, mixed + 3
+    return (lf, lf + 2) if lf >= 0 else (-1, -1)
 
 
 def _split_head(data: bytes) -> tuple[list[str], int]:
     """Header section lines (decoded) and the offset where the body starts."""
-    end, body_start, crlf = _head_end(data)
-    if crlf:
-        return data[:end].decode("utf-8", "surrogateescape").split("\r\n"), body_start
+    end = data.find(b"\r\n\r\n")
     if end >= 0:
-        text = data[:end].decode("utf-8", "surrogateescape")
-        return [line.rstrip("\r") for line in text.split("\n")], body_start
-    raise FramingError("header section not terminated")
+        lines = data[:end].decode("utf-8", "surrogateescape").split("\r\n")
+        if "\n" not in lines[0]:
+            return lines, end + 4
+    end, body_start = _head_end(data)
+    if end < 0:
+        raise FramingError("header section not terminated")
+    text = data[:end].decode("utf-8", "surrogateescape")
+    return [line.rstrip("\r") for line in text.split("\n")], body_start
 
 
 def _parse_headers(lines: list[str]) -> list[Header]:
@@ -164,7 +166,8 @@ def error_response(data: bytes, error: ParseError) -> bytes | None:
 
     None for responses, for ACK (never answered), and for input without a
     request line or a Via to answer along. Header lines are copied as they
-    came; the reason phrase names the problem.
+    came, except lines with NUL or a bare CR and lines without ':'; the
+    reason phrase names the problem.
     """
     end = _head_end(data)[0]
     head = data if end < 0 else data[:end]
@@ -177,6 +180,7 @@ def error_response(data: bytes, error: ParseError) -> bytes | None:
     if method.upper() == "ACK" or not method or method.strip(TOKEN_CHARS):
         return None
     copied: list[str] = []
+    seen: set[str] = set()
     current: str | None = None
     for line in lines[1:]:
         folded = line[:1] in (" ", "\t")
@@ -196,13 +200,14 @@ def error_response(data: bytes, error: ParseError) -> bytes | None:
         except ParseError:
             current = None
             continue
-        if colon and key in _ERROR_COPY:
+        if colon and key in _ERROR_COPY and (key == "via" or key not in seen):
+            # Every Via; only the first From, To, Call-ID and CSeq (RFC 4475 multi01).
             copied.append(line)
+            seen.add(key)
             current = key
         else:
             current = None
-    has_via = any(header_key(c.partition(":")[0].rstrip(WSP)) == "via" for c in copied)
-    if not has_via:
+    if not any(header_key(c.partition(":")[0].rstrip(WSP)) == "via" for c in copied):
         return None
     reason = error.reason if error.what else reason_phrase(error.status)
     out = [f"SIP/2.0 {error.status} {reason}", *copied, "Content-Length: 0", "\r\n"]

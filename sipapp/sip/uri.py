@@ -220,8 +220,24 @@ def _parse_tel(rest: str, what: str) -> TelUri:
     return TelUri(number, params)
 
 
+#: URIs seen recently (a dialog's Request-URIs and Contacts repeat). Bounded.
+_CACHE: dict[str, Uri] = {}
+_CACHE_LIMIT = 8192
+
+
 def parse_uri(text: str, what: str = "URI") -> Uri:
     """Parse an absolute URI. ``what`` names it in errors ("malformed host in Request-URI")."""
+    cached = _CACHE.get(text)
+    if cached is not None:
+        return cached
+    result = _parse_uri(text, what)
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[text] = result
+    return result
+
+
+def _parse_uri(text: str, what: str) -> Uri:
     scheme, colon, rest = text.partition(":")
     if not colon or not scheme or not scheme[0].isalpha() or not only(scheme, _SCHEME_CHARS):
         raise ParseError(f"malformed {what}")

@@ -57,8 +57,9 @@ def validate(message: Message) -> None:
     """Parse the core headers of ``message``; raise ``ParseError`` when one is missing or bad.
 
     Checks the Request-URI, the top Via, From, To, Call-ID, CSeq (and that its
-    method matches the request's), Max-Forwards, Contact and Date, and that
-    single-instance headers appear once.
+    method matches the request's), Max-Forwards, a REGISTER's Contact (the
+    registrar stores it; a proxy passes other Contacts on untouched) and Date,
+    and that single-instance headers appear once.
     """
     seen: set[str] = set()
     for h in message.headers:
@@ -78,8 +79,8 @@ def validate(message: Message) -> None:
             status = 400 if message.method in KNOWN_METHODS else 501
             raise ParseError("CSeq method does not match Request-Line", status)
         _max_forwards = message.max_forwards
-    if message.has("contact"):
-        _contacts = message.contacts
+        if message.method == "REGISTER" and message.has("contact"):
+            _contacts = message.contacts
     date = message.get("date")
     if date is not None:
         _check_date(date)

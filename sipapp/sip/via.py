@@ -114,21 +114,29 @@ def _check_params(params: Params) -> None:
 
 def parse_via(value: str) -> Via:
     """Parse one Via value: ``SIP / 2.0 / UDP host:port ;params`` (LWS allowed around '/')."""
-    name, slash, rest = value.partition("/")
-    version, slash2, rest = rest.partition("/")
-    name = name.strip(WSP)
-    version = version.strip(WSP)
-    if not slash or not slash2 or not is_token(name) or not is_token(version):
-        raise ParseError("malformed Via header")
-    rest = rest.lstrip(WSP)
-    cut = 0
-    n = len(rest)
-    while cut < n and rest[cut] not in " \t;":
-        cut += 1
-    transport = rest[:cut]
-    if not is_token(transport):
-        raise ParseError("malformed Via header")
-    rest = rest[cut:].lstrip(WSP)
+    cut = value.find(" ", 8)
+    transport = value[8:cut]
+    if cut > 8 and value.startswith("SIP/2.0/") and is_token(transport):
+        # The form nearly every Via has: "SIP/2.0/UDP host...", no LWS around '/'.
+        name = "SIP"
+        version = "2.0"
+    else:
+        name, slash, rest = value.partition("/")
+        version, slash2, rest = rest.partition("/")
+        name = name.strip(WSP)
+        version = version.strip(WSP)
+        if not slash or not slash2 or not is_token(name) or not is_token(version):
+            raise ParseError("malformed Via header")
+        rest = rest.lstrip(WSP)
+        cut = 0
+        n = len(rest)
+        while cut < n and rest[cut] not in " \t;":
+            cut += 1
+        transport = rest[:cut]
+        value = rest
+        if not is_token(transport):
+            raise ParseError("malformed Via header")
+    rest = value[cut:].lstrip(WSP)
     sent_by, semi, ptext = rest.partition(";")
     sent_by = sent_by.rstrip(WSP)
     if not sent_by:

@@ -21,6 +21,12 @@ def default_port(transport: str) -> int:
     return DEFAULT_PORTS.get(transport.upper(), 5060)
 
 
+#: Answers of ``ip_literal``: the same few peer addresses come up on every
+#: message. Bounded; emptied when full.
+_LITERALS: dict[str, str | None] = {}
+_LITERALS_LIMIT = 4096
+
+
 def ip_literal(host: str | None) -> str | None:
     """``host`` as a normalised IP address text, or ``None`` when it is not one.
 
@@ -29,6 +35,18 @@ def ip_literal(host: str | None) -> str | None:
     """
     if not host:
         return None
+    try:
+        return _LITERALS[host]
+    except KeyError:
+        pass
+    literal = _ip_literal(host)
+    if len(_LITERALS) >= _LITERALS_LIMIT:
+        _LITERALS.clear()
+    _LITERALS[host] = literal
+    return literal
+
+
+def _ip_literal(host: str) -> str | None:
     text = host.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]

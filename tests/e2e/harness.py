@@ -390,12 +390,14 @@ class SippRun(NamedTuple):
     stdout: str
     errors: str  # the -trace_err log ("" when SIPp wrote none)
     command: list[str]
+    messages: str = ""  # the -trace_msg log: every message sent and received
 
     def describe(self) -> str:
-        """A failure message: the command, the exit code, SIPp's error log and output."""
+        """A failure message: the command, the exit code, SIPp's error log, messages and output."""
         return (
             f"sipp exited with {self.returncode}\ncommand: {' '.join(self.command)}\n"
-            f"--- sipp error log ---\n{self.errors or '(empty)'}\n"
+            f"--- sipp error log ---\n{self.errors[-6000:] or '(empty)'}\n"
+            f"--- sipp messages (tail) ---\n{self.messages[-8000:] or '(none)'}\n"
             f"--- sipp output (tail) ---\n{self.stdout[-3000:]}"
         )
 
@@ -413,23 +415,21 @@ def sipp_scenario(name: str) -> Path:
     return path
 
 
-def run_sipp(
-    args: Sequence[str],
-    *,
-    workdir: Path,
-    timeout: float = 10.0,
-    calls: int = 1,
-) -> SippRun:
-    """Run SIPp once, bounded, and return its exit code, output and error log.
+class _SippFiles(NamedTuple):
+    """The command line of one SIPp run and the logs it writes."""
 
-    Adds ``-nostdin -m CALLS -timeout Ts -timeout_error -trace_err`` and a
-    fresh loopback control port; ``args`` hold the rest (remote address,
-    ``-sf``, ``-t``, ``-i``, ``-p``). Exit code 0 means every call succeeded.
-    """
+    command: list[str]
+    errors: Path
+    messages: Path
+
+
+def _sipp_command(args: Sequence[str], workdir: Path, timeout: float, calls: int) -> _SippFiles:
+    """The full, bounded SIPp command line for ``args``, logging into ``workdir``."""
     sipp = require_tool("sipp")
     workdir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:8]
     error_file = workdir / f"sipp-{run_id}-errors.log"
+    message_file = workdir / f"sipp-{run_id}-messages.log"
     command = [
         sipp,
         *args,
@@ -442,11 +442,36 @@ def run_sipp(
         "-trace_err",
         "-error_file",
         str(error_file),
+        "-trace_msg",
+        "-message_file",
+        str(message_file),
         "-ci",
         "127.0.0.1",
         "-cp",
         str(free_port(socket.AF_INET, ("udp",))),
     ]
+    return _SippFiles(command, error_file, message_file)
+
+
+def _read_log(path: Path) -> str:
+    return path.read_text("utf-8", "replace") if path.exists() else ""
+
+
+def run_sipp(
+    args: Sequence[str],
+    *,
+    workdir: Path,
+    timeout: float = 10.0,
+    calls: int = 1,
+) -> SippRun:
+    """Run SIPp once, bounded, and return its exit code, output and logs.
+
+    Adds ``-nostdin -m CALLS -timeout Ts -timeout_error -trace_err -trace_msg``
+    and a fresh loopback control port; ``args`` hold the rest (remote address,
+    ``-sf``, ``-t``, ``-i``, ``-p``). Exit code 0 means every call succeeded.
+    """
+    files = _sipp_command(args, workdir, timeout, calls)
+    command = files.command
     try:
         done = subprocess.run(
             command,
@@ -458,8 +483,134 @@ def run_sipp(
         )
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or b"").decode("utf-8", "replace")
-        errors = error_file.read_text("utf-8", "replace") if error_file.exists() else ""
-        pytest.fail(SippRun(-1, output, errors, command).describe(), pytrace=False)
+        run = SippRun(-1, output, _read_log(files.errors), command, _read_log(files.messages))
+        pytest.fail(run.describe(), pytrace=False)
     output = (done.stdout + done.stderr).decode("utf-8", "replace")
-    errors = error_file.read_text("utf-8", "replace") if error_file.exists() else ""
-    return SippRun(done.returncode, output, errors, command)
+    return SippRun(
+        done.returncode, output, _read_log(files.errors), command, _read_log(files.messages)
+    )
+
+
+def write_config(directory: Path, text: str) -> Path:
+    """Write a TOML configuration into ``directory`` under a new name; its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"sipapp-{uuid.uuid4().hex[:8]}.toml"
+    path.write_text(text, "utf-8")
+    return path
+
+
+def wait_bound(
+    host: str, port: int, kinds: Iterable[str] = ("udp",), timeout: float = START_TIMEOUT
+) -> bool:
+    """Poll until some process has bound ``port`` for every kind in ``kinds``.
+
+    True once a bind of our own fails with "address in use" for each kind;
+    False when ``timeout`` passes first.
+    """
+    family = family_of(host)
+    types = [socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM for kind in kinds]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_can_bind(family, kind, host, port) for kind in types):
+            return True
+        time.sleep(0.02)  # a poll step, not a fixed wait
+    return False
+
+
+class SippProcess:
+    """SIPp running in the background (typically a UAS), bounded by its own ``-timeout``.
+
+    ``wait`` collects the outcome as a `SippRun`; ``stop`` ends a run that is
+    still going (SIGTERM by its own process id, then SIGKILL).
+    """
+
+    def __init__(self, files: _SippFiles, workdir: Path, timeout: float) -> None:
+        self.command = files.command
+        self.files = files
+        self.timeout = timeout
+        self.output_path = files.errors.with_name(
+            files.errors.name.replace("-errors.log", "-output.log")
+        )
+        self._output = self.output_path.open("wb")
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+        )
+
+    def _result(self, returncode: int) -> SippRun:
+        self._output.close()
+        return SippRun(
+            returncode,
+            _read_log(self.output_path),
+            _read_log(self.files.errors),
+            self.command,
+            _read_log(self.files.messages),
+        )
+
+    def wait(self, timeout: float | None = None) -> SippRun:
+        """Wait (bounded: by default SIPp's own timeout plus 10 s) for the end of the run."""
+        limit = self.timeout + 10 if timeout is None else timeout
+        try:
+            code = self.process.wait(limit)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(self._result(-1).describe(), pytrace=False)
+        return self._result(code)
+
+    def stop(self) -> None:
+        """End the run if it is still going; does nothing once it has exited."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if not self._output.closed:
+            self._output.close()
+
+
+def start_sipp(
+    args: Sequence[str],
+    *,
+    workdir: Path,
+    timeout: float = 10.0,
+    calls: int = 1,
+    listen: tuple[str, int, str] | None = None,
+) -> SippProcess:
+    """Start SIPp in the background, bounded as `run_sipp` bounds it.
+
+    With ``listen=(host, port, kind)`` ("udp" or "tcp") this returns only once
+    SIPp has bound that port, so a UAS is ready before its caller starts;
+    the test fails (with SIPp's output) when it does not within the start
+    timeout.
+    """
+    files = _sipp_command(args, workdir, timeout, calls)
+    sipp = SippProcess(files, workdir, timeout)
+    if listen is not None:
+        host, port, kind = listen
+        ready = False
+        deadline = time.monotonic() + START_TIMEOUT
+        while not ready and time.monotonic() < deadline and sipp.process.poll() is None:
+            ready = wait_bound(host, port, (kind,), timeout=0.2)
+        if not ready:
+            sipp.stop()
+            pytest.fail(
+                f"sipp did not bind {kind} {host}:{port}\n"
+                + sipp._result(sipp.process.returncode or -1).describe(),
+                pytrace=False,
+            )
+    return sipp
+
+
+def sipp_stats(path: Path) -> dict[str, str]:
+    """The last row of a SIPp ``-trace_stat`` CSV file (``;``-separated), by column name."""
+    lines = [line for line in path.read_text("utf-8", "replace").splitlines() if line.strip()]
+    if len(lines) < 2:
+        raise ValueError(f"{path} holds no statistics row")
+    names = lines[0].split(";")
+    values = lines[-1].split(";")
+    return dict(zip(names, values, strict=False))

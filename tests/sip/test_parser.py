@@ -384,3 +384,29 @@ def test_error_response_for_too_large() -> None:
     """MessageTooLarge is answered with 513."""
     answer = error_response(build_request(), MessageTooLarge("message too large"))
     assert answer is not None and response_of(answer).status == 513
+
+
+def test_error_response_copies_single_headers_once() -> None:
+    """Only the first From, To, Call-ID and CSeq are copied; every Via is."""
+    data = build_request(
+        via=[
+            "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa",
+            "SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bKb",
+        ],
+        headers=[("To", "<sip:other@example.com>"), ("CSeq", "9 INVITE"), ("i", "x@127.0.0.1")],
+    )
+    answer = error_response(data, ParseError("multiple To headers"))
+    assert answer is not None
+    response = response_of(answer)
+    assert len(response.via) == 2
+    for name in ("to", "cseq", "call-id", "from"):
+        assert response.count(name) == 1
+    assert response.to.uri.render() == "sip:bob@example.com"
+
+
+def test_error_response_without_a_usable_via_line() -> None:
+    """A Via whose only line carries a NUL in its continuation leaves nothing to answer along."""
+    data = build_request().replace(
+        b"Via: SIP/2.0/UDP 127.0.0.1:5060;", b"Via: SIP/2.0/UDP 127.0.0.1:5060\r\n ;x=\x00;"
+    )
+    assert error_response(data, ParseError("x")) is None

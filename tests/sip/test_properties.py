@@ -250,6 +250,17 @@ def test_via_render_parse_round_trip(via: Via) -> None:
 
 
 @BOUNDED
+@given(vias(), st.sampled_from([" ", "  ", "\t", " \t "]))
+def test_via_with_lws_parses_like_the_canonical_form(via: Via, ws: str) -> None:
+    """LWS around '/', ';' and '=' (and before the sent-by) does not change the Via."""
+    text = via.render()
+    protocol, _, rest = text.partition(" ")
+    spaced_protocol = protocol.replace("/", f"{ws}/{ws}")
+    spaced_rest = rest.replace(";", f"{ws};{ws}").replace("=", f"{ws}={ws}")
+    assert parse_via(f"{spaced_protocol}{ws} {spaced_rest}") == via
+
+
+@BOUNDED
 @given(sip_uris())
 def test_uri_render_parse_round_trip(text: str) -> None:
     """Every generated URI renders back to the same text (hosts in lower case)."""

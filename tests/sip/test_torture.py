@@ -189,6 +189,7 @@ def test_every_row_has_an_expectation_here() -> None:
 
 
 def _views(message: Request | Response) -> list[Callable[[], Any]]:
+    """Every lazily parsed view and check of ``message``, as calls."""
     views: list[Callable[[], Any]] = [
         lambda: validate(message),
         lambda: message.top_via,
