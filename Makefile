@@ -43,8 +43,21 @@ lint: venv
 test: deps venv lint
 	$(VENV)/bin/pytest -q
 
+# Message-layer figures, then the call-rate ramp of sipapp and Kamailio with SIPp
+# on loopback (about 12 minutes, bounded at 15; tables go into docs/performance.md).
+# `make bench BENCH_ARGS=--quick` runs short steps and leaves the docs alone.
+# Debian's kamailio package starts a system-wide server where systemd runs:
+# that one is stopped and disabled at once; the benchmark runs its own.
+BENCH_ARGS ?=
 bench: venv
 	$(PY) benchmarks/parse.py
+	@command -v sipp >/dev/null 2>&1 || { $(SUDO) apt-get update && \
+		$(SUDO) apt-get install -y --no-install-recommends sip-tester; }
+	@command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ] || { \
+		$(SUDO) apt-get update && \
+		$(SUDO) apt-get install -y --no-install-recommends kamailio && \
+		{ ! [ -d /run/systemd/system ] || $(SUDO) systemctl disable --now kamailio.service; }; }
+	$(PY) benchmarks/calls.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \

@@ -35,7 +35,7 @@ RECV_TIMEOUT_MS = 5000
 #: SIPp error logs are cut at this size (bytes).
 MAX_LOG_SIZE = 20_000_000
 
-_EVENT = re.compile(r"^\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: ", re.MULTILINE)
+_EVENT = re.compile(r"\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: ")
 _CALL_ID = re.compile(r"(Call-I[dD] ')[^']*(')|(Dead call )\S+")
 
 

@@ -203,9 +203,10 @@ class ProxyConfig:
     max_branches: int = attrs.field(default=16, validator=_positive)
 
 
-#: The default routing script: checks, the server's own OPTIONS, in-dialog
-#: routing, static routes, and a refusal for everything else.
-DEFAULT_MAIN_ROUTE = ("sanity", "max_forwards", "options", "loose_route", "static", "reject")
+#: The default routing script: checks, the server's own OPTIONS (answered even
+#: with Max-Forwards 0, §16.3 step 3), in-dialog routing, static routes, and a
+#: refusal for everything else.
+DEFAULT_MAIN_ROUTE = ("sanity", "options", "max_forwards", "loose_route", "static", "reject")
 
 
 @attrs.frozen

@@ -57,11 +57,10 @@ def _rank(response: Response) -> tuple[int, int]:
 class Branch:
     """One forwarded copy of the request and its client transaction."""
 
-    __slots__ = ("context", "done", "hop", "provisional", "request", "timer_c", "tx")
+    __slots__ = ("context", "done", "hop", "provisional", "timer_c", "tx")
 
-    def __init__(self, context: ResponseContext, request: Request, hop: Hop) -> None:
+    def __init__(self, context: ResponseContext, hop: Hop) -> None:
         self.context = context
-        self.request = request
         self.hop = hop
         self.tx: Any = None
         self.timer_c: Any = None
@@ -69,21 +68,26 @@ class Branch:
         self.done = False
 
     def response_received(self, response: Response, transaction: Any) -> None:
-        """A response from downstream."""
-        self.context.branch_response(self, response)
+        """A response from downstream (ignored once the context is released)."""
+        if self.context is not None:
+            self.context.branch_response(self, response)
 
     def timed_out(self, transaction: Any) -> None:
         """Timer B / F: the branch failed with 408 (§16.7 step 2)."""
-        self.context.branch_synthetic(self, 408)
+        if self.context is not None:
+            self.context.branch_synthetic(self, 408)
 
     def transport_failed(self, transaction: Any) -> None:
         """The request could not be sent: 503 (§16.7 step 2, RFC 3263)."""
-        self.context.branch_synthetic(self, 503)
+        if self.context is not None:
+            self.context.branch_synthetic(self, 503)
 
     def cancel(self, reason: str | None) -> None:
         """CANCEL this branch if it is an unanswered INVITE."""
-        if not self.done and self.tx is not None and self.request.method == "INVITE":
-            self.tx.cancel(reason)
+        tx = self.tx
+        request = tx.request if tx is not None else None
+        if not self.done and request is not None and request.method == "INVITE":
+            tx.cancel(reason)
 
     def stop_timer_c(self) -> None:
         """Stop timer C."""
@@ -157,7 +161,7 @@ class ResponseContext:
         except ForwardError as error:
             self.finals.append((self._synthesize(error.status, error.reason), True))
             return
-        branch = Branch(self, out, hop)
+        branch = Branch(self, hop)
         self.branches.append(branch)
         self.pending += 1
         if self.is_invite:
@@ -190,6 +194,8 @@ class ResponseContext:
             if self.is_invite:
                 self._cancel_pending(REASON_ANSWERED_ELSEWHERE)
             self.groups.clear()
+            if not self.pending:
+                self._settled()
             return
         if branch.done:
             return
@@ -214,7 +220,10 @@ class ResponseContext:
     def _finish(self, branch: Branch) -> None:
         branch.done = True
         branch.stop_timer_c()
+        branch.tx = None
         self.pending -= 1
+        if self.answered and not self.pending:
+            self._settled()
 
     def _timer_c(self, branch: Branch) -> None:
         """§16.8: no final in time. CANCEL after a provisional; either way the branch is a 408."""
@@ -295,6 +304,15 @@ class ResponseContext:
         self.add_targets(targets)
         self._check_done()
 
+    def _settled(self) -> None:
+        """Answered and no branch pending: only 2xx retransmissions can still pass.
+
+        The request is no longer needed; the server transaction keeps this
+        context for its remaining 32 s, so free what is large now.
+        """
+        self.request = None  # type: ignore[assignment]
+        self.finals = []
+
     def _send_final(self, best: Response, synthesized: bool) -> None:
         self.answered = True
         if self.cancelled and synthesized:
@@ -313,6 +331,8 @@ class ResponseContext:
             self.transaction.respond(best)
         else:
             self._upstream(best)
+        if not self.pending:
+            self._settled()
 
     def _with_all_challenges(self, best: Response) -> Response:
         """§16.7 step 7: every WWW-/Proxy-Authenticate of every 401/407 in one response."""
@@ -333,10 +353,19 @@ class ResponseContext:
     # -- sending ---------------------------------------------------------------------
 
     def _upstream(self, response: Response) -> None:
-        """Forward a downstream response: our Via removed (§16.7 step 9)."""
+        """Forward a downstream response: our Via removed (§16.7 step 9).
+
+        A 2xx that arrives after the server transaction already sent another
+        final (a 487 after CANCEL) still goes upstream, statelessly: the
+        callee answered and must get its ACK (§16.7 step 5).
+        """
         out = response.copy()
         out.pop_via()
-        self.transaction.respond(out)
+        transaction = self.transaction
+        if 200 <= out.status < 300 and transaction.state not in ("proceeding", "accepted"):
+            self.core.manager.send_response(out, self.source)
+            return
+        transaction.respond(out)
 
     def _synthesize(self, status: int, reason: str | None = None) -> Response:
         return make_response(self.request, status, reason, to_tag=self.core.to_tag(self.request))
@@ -345,6 +374,18 @@ class ResponseContext:
         for branch in self.branches:
             if not branch.done:
                 branch.cancel(reason)
+
+    def release(self) -> None:
+        """The server transaction ended: drop every reference so memory is freed now.
+
+        Branches whose client transactions live on ignore what still arrives.
+        """
+        for branch in self.branches:
+            branch.stop_timer_c()
+            branch.context = None  # type: ignore[assignment]
+        self.branches = []
+        self.finals = []
+        self.groups.clear()
 
     def cancel(self, reason: str | None) -> None:
         """A CANCEL for the request arrived (§16.10): cancel every pending branch."""

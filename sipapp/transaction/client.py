@@ -67,7 +67,7 @@ class ClientTransaction:
         user: Any,
     ) -> None:
         self.layer = layer
-        self.request = request
+        self.request: Request | None = request
         #: (transport, host, port) of the next hop, host an IP literal.
         self.hop = hop
         self.user = user
@@ -129,6 +129,7 @@ class ClientTransaction:
             self.user.response_received(response, self)
             return
         self.state = COMPLETED
+        self.request = None  # nothing is sent any more: free it
         self._cancel_timers()
         delay = self.layer.timers.timer_k(self.reliable)
         if delay:
@@ -227,6 +228,7 @@ class InviteClientTransaction(ClientTransaction):
                     self._timer = clock.callLater(delay, self._terminate)
                 else:
                     self._terminate()
+            self.request = None  # only the ACK (if any) is sent from now on
             self.user.response_received(response, self)
         elif state == ACCEPTED:
             if 200 <= status < 300:
@@ -246,6 +248,7 @@ class InviteClientTransaction(ClientTransaction):
     def _hop_request(self, method: str) -> Request:
         """An ACK or CANCEL sharing the INVITE's Request-URI, top Via and CSeq number."""
         request = self.request
+        assert request is not None, "ACK and CANCEL are built before the request is released"
         out = Request(method, request.ruri)
         out.add("Via", request.top_via.render())
         out.add("Max-Forwards", "70")

@@ -140,7 +140,7 @@ class TransactionLayer:
         Without a final response it would stay in flight for ever (a
         non-INVITE in Trying and an INVITE in Proceeding run no timer).
         """
-        if tx.state not in ("trying", "proceeding"):
+        if tx.state not in ("trying", "proceeding") or tx.request is None:
             return
         try:
             tx.respond(make_response(tx.request, 500, to_tag=secrets.token_hex(6)))

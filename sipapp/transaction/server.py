@@ -33,7 +33,7 @@ class ServerTransaction:
     ) -> None:
         self.layer = layer
         self.key = key
-        self.request = request
+        self.request: Request | None = request
         self.source = source
         self.state = TRYING
         self.last_response: Response | None = None
@@ -59,6 +59,7 @@ class ServerTransaction:
             self.state = PROCEEDING
             return
         self.state = COMPLETED
+        self.request = None  # only the response is repeated from now on
         delay = self.layer.timers.timer_j(self.reliable)
         if delay:
             self._timer = self.layer.clock.callLater(delay, self._terminate)
@@ -76,6 +77,10 @@ class ServerTransaction:
     def _terminate(self) -> None:
         self._timer = None
         self.state = TERMINATED
+        self.last_response = None
+        context, self.context = self.context, None
+        if context is not None:
+            context.release()  # breaks the reference cycles so memory is freed at once
         self.layer.remove_server(self)
 
     def stop(self) -> None:
@@ -116,8 +121,11 @@ class InviteServerTransaction(ServerTransaction):
             return
         timers = self.layer.timers
         clock = self.layer.clock
+        # From here on no request is needed: free it for the 32 s that remain.
+        self.request = None
         if status < 300:
             self.state = ACCEPTED
+            self.last_response = None  # the TU re-sends 2xx itself (RFC 6026)
             self._timer = clock.callLater(timers.timer_l, self._terminate)
             return
         self.state = COMPLETED

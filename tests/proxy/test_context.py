@@ -25,9 +25,7 @@ from .fakes import BOB1, BOB2, CALLER_VIA, FailureHandler, Fixed, Proxy, target
 BOB3 = "sip:bob@127.0.0.1:5094"
 
 
-def forking(
-    *uris: str, serial: bool = False, targets: tuple[Any, ...] = (), **kw: Any
-) -> Proxy:
+def forking(*uris: str, serial: bool = False, targets: tuple[Any, ...] = (), **kw: Any) -> Proxy:
     """A proxy whose route forwards every request to ``uris`` (or ``targets``)."""
     chosen = targets or tuple(target(u) for u in uris)
     return Proxy([Fixed(Forward(chosen, serial))], **kw)
@@ -323,7 +321,7 @@ def test_cancel_from_upstream_cancels_ringing_branches() -> None:
     p = forking(BOB1, BOB2)
     one, two = invite(p)
     p.answer(one, 180, to_tag="t1")
-    cancel_from_caller(p, reason="SIP;cause=480;text=\"gone\"")
+    cancel_from_caller(p, reason='SIP;cause=480;text="gone"')
     cancel_answer = [r for r in p.manager.upstream() if r.cseq.method == "CANCEL"]
     assert [r.status for r in cancel_answer] == [200]
     (down,) = p.manager.sent("CANCEL")
@@ -590,3 +588,14 @@ def test_no_targets_answers_480() -> None:
     p = forking()
     invite(p)
     assert [r.status for r in answered_upstream(p)] == [480]
+
+
+def test_2xx_after_cancel_and_487_still_goes_upstream() -> None:
+    """A callee that answers 200 after the caller's CANCEL (and our 487) still reaches the caller."""
+    p = forking(BOB1)
+    (one,) = invite(p)
+    cancel_from_caller(p)
+    assert [r.status for r in p.finals() if r.cseq.method == "INVITE"] == [487]
+    p.answer(one, 200, to_tag="t1")
+    invite_finals = [r for r in p.finals() if r.cseq.method == "INVITE"]
+    assert [r.status for r in invite_finals] == [487, 200]

@@ -409,4 +409,3 @@ def test_deferred_steps_keep_their_place() -> None:
     assert [(r.call_id, r.status) for r in p.finals()] == [
         ("two@127.0.0.1", 486), ("one@127.0.0.1", 404)
     ]  # fmt: skip
-

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import pytest
 
-from sipapp.proxy.forward import Forwarder, ForwardError, loop_hash, resolve_hop
+from sipapp.proxy.forward import (
+    Forwarder,
+    ForwardError,
+    forward_response,
+    loop_hash,
+    resolve_hop,
+)
 from sipapp.routing import Target
 from sipapp.sip import MAGIC_COOKIE, Request, parse_message
+from sipapp.stats import Stats
+from sipapp.testing import parsed_response
 
-from .fakes import BOB1, TCP_SOURCE, UDP_SOURCE, FakeManager, incoming, sip_uri, target
+from .fakes import (
+    BOB1,
+    CALLEE_SOURCE,
+    CALLER_VIA,
+    TCP_SOURCE,
+    UDP_SOURCE,
+    FakeManager,
+    incoming,
+    sip_uri,
+    target,
+)
 
 #: A Via of ours (127.0.0.1:5060 is a socket of the fake manager) and a foreign one.
 OUR_VIA = "SIP/2.0/UDP 127.0.0.1:5060;branch={branch}"
@@ -245,9 +263,7 @@ def test_prepare_double_record_route_when_interface_changes() -> None:
 
 def test_prepare_single_record_route_for_tcp_names_transport() -> None:
     """TCP in and out: one Record-Route with transport=tcp."""
-    out, _ = prepare(
-        incoming(), text="sip:bob@127.0.0.1:5090;transport=tcp", source=TCP_SOURCE
-    )
+    out, _ = prepare(incoming(), text="sip:bob@127.0.0.1:5090;transport=tcp", source=TCP_SOURCE)
     assert [str(r.uri) for r in out.record_routes] == ["sip:127.0.0.1:5060;transport=tcp;lr"]
 
 
@@ -281,3 +297,27 @@ def test_branches_are_unique_and_carry_the_loop_hash() -> None:
     branches = {f.branch(part) for _ in range(100)}
     assert len(branches) == 100
     assert all(b.startswith(f"{MAGIC_COOKIE}{part}.") for b in branches)
+
+
+# -- forward_response (§16.11) -------------------------------------------------------------------
+
+
+def test_forward_response_pops_our_via_and_follows_the_next() -> None:
+    """A response with our Via on top loses it and goes to the next Via's transport."""
+    manager, stats = FakeManager(), Stats()
+    request = incoming(via=[OUR_VIA.format(branch="z9hG4bKours"), CALLER_VIA])
+    forward_response(manager, stats, parsed_response(180, request=request), CALLEE_SOURCE)
+    ((out, source),) = manager.responses
+    assert out.get_all("via") == [CALLER_VIA]
+    assert out.status == 180
+    assert source.transport == "UDP"
+    assert stats.value("sip_responses_stateless_total") == 1
+
+
+def test_forward_response_drops_foreign_via() -> None:
+    """A response whose top Via is not one of our sockets is dropped and counted."""
+    manager, stats = FakeManager(), Stats()
+    request = incoming(via=[FOREIGN_VIA.format(branch="z9hG4bKx"), CALLER_VIA])
+    forward_response(manager, stats, parsed_response(200, request=request), CALLEE_SOURCE)
+    assert manager.responses == []
+    assert stats.value("sip_responses_unmatched_total") == 1
