@@ -28,8 +28,13 @@ class Stats:
 
     def inc(self, name: str, amount: int = 1, **labels: str) -> None:
         """Add ``amount`` to counter ``name`` with ``labels``."""
-        key = (name, tuple(sorted(labels.items())) if labels else ())
-        self._counters[key] = self._counters.get(key, 0) + amount
+        if labels:
+            items = tuple(labels.items())
+            key = (name, items if len(items) == 1 else tuple(sorted(items)))
+        else:
+            key = (name, ())
+        counters = self._counters
+        counters[key] = counters.get(key, 0) + amount
 
     def value(self, name: str, **labels: str) -> int:
         """The current value of ``name`` with exactly ``labels`` (0 when never counted)."""

@@ -102,8 +102,14 @@ class UdpTransport:
         if udp is None:
             self.owner.stats.inc("sip_dropped_total", reason="not_listening")
             return False
+        sock = getattr(udp, "socket", None)
         try:
-            udp.write(data, (host, port))
+            if sock is not None:
+                # The socket directly: Twisted's Port.write re-checks the address
+                # text on every datagram, which costs more than the send here.
+                _sendto(sock, data, (host, port))
+            else:
+                udp.write(data, (host, port))
         except (OSError, ValueError, error.MessageLengthError) as err:
             log.warn("UDP send to {host}:{port} failed: {error}", host=host, port=port, error=err)
             self.owner.stats.inc("sip_dropped_total", reason="send_error")
@@ -116,3 +122,15 @@ class UdpTransport:
         if self.listening_port is None:
             return succeed(None)
         return maybeDeferred(self.listening_port.stopListening)
+
+
+def _sendto(sock: Any, data: bytes, addr: tuple[str, int]) -> None:
+    """``sendto`` as Twisted's UDP port does it: retry on EINTR, ignore ECONNREFUSED."""
+    while True:
+        try:
+            sock.sendto(data, addr)
+            return
+        except InterruptedError:
+            continue
+        except ConnectionRefusedError:
+            return  # an ICMP error for an earlier datagram: nothing to do about it
