@@ -71,11 +71,14 @@ class ITransportManager(Interface):
         Returns ``True`` when sent.
         """
 
-    def send_request(request: Any, transport: str, host: str, port: int) -> bool:
+    def send_request(
+        request: Any, transport: str, host: str, port: int, on_failure: Any = None
+    ) -> bool:
         """Send a request to a resolved next hop over ``transport``.
 
-        Returns ``True`` when sent, ``False`` on a transport error (the caller
-        answers 503 upstream).
+        Returns ``True`` when sent (or queued on a connection being made),
+        ``False`` on a transport error (the caller treats it as a 503). When a
+        queued send fails later, ``on_failure()`` is called.
         """
 
     def local_via(transport: str, family: int) -> tuple[str, int]:

@@ -106,6 +106,17 @@ class ProxyCore:
             response.add("Server", self.server_header)
         transaction.respond(response)
         self.stats.inc("sip_local_replies_total", status=str(status))
+        if status >= 300:
+            source = transaction.source
+            log.debug(
+                "answered {method} from {host}:{port} call-id {call_id}: {status} {reason}",
+                method=request.method,
+                host=source.host,
+                port=source.port,
+                call_id=request.call_id,
+                status=status,
+                reason=response.reason,
+            )
 
     # -- ITransactionUser ------------------------------------------------------------
 

@@ -84,7 +84,14 @@ class ClientTransaction:
 
     def _transmit(self) -> bool:
         transport, host, port = self.hop
-        return self.layer.manager.send_request(self.request, transport, host, port)
+        return self.layer.manager.send_request(
+            self.request, transport, host, port, self._connection_failed
+        )
+
+    def _connection_failed(self) -> None:
+        """A stream connection failed before the request went out (§17.1.4)."""
+        if self.state in (CALLING, TRYING, PROCEEDING):
+            self._fail()
 
     def start(self) -> None:
         """Send the request and start timers E and F."""

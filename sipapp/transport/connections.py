@@ -78,14 +78,21 @@ class ConnectionPool:
         return list(self._table.values())
 
     def send(
-        self, transport: str, data: bytes, host: str, port: int, bind_host: str | None = None
+        self,
+        transport: str,
+        data: bytes,
+        host: str,
+        port: int,
+        bind_host: str | None = None,
+        on_failure: Callable[[], None] | None = None,
     ) -> bool:
         """Send over a live connection to ``host:port`` or a new one.
 
         Returns ``True`` when written or queued on a connection being made (a
-        later connect failure is logged and counted), ``False`` when ``host``
-        is not an IP literal. ``bind_host`` is the local address to connect
-        from (ignored when it is a wildcard or of the other address family).
+        later connect failure is logged, counted and reported to
+        ``on_failure``), ``False`` when ``host`` is not an IP literal.
+        ``bind_host`` is the local address to connect from (ignored when it
+        is a wildcard or of the other address family).
         """
         literal = ip_literal(host)
         if literal is None:
@@ -97,7 +104,7 @@ class ConnectionPool:
         conn = self.get(literal, port, transport)
         if conn is None:
             conn = self.connect(transport, literal, port, bind_host)
-        conn.write(data)
+        conn.write(data, on_failure)
         return True
 
     def connect(

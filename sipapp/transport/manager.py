@@ -13,6 +13,7 @@ read.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
@@ -148,8 +149,19 @@ class TransportManager:
             return udp.send(data, host, port)
         return self.pool.send(transport, data, host, port, self._bind_host(transport, host))
 
-    def send_request(self, request: Any, transport: str, host: str, port: int) -> bool:
-        """Send ``request`` to the resolved next hop ``host:port`` over ``transport``."""
+    def send_request(
+        self,
+        request: Any,
+        transport: str,
+        host: str,
+        port: int,
+        on_failure: Callable[[], None] | None = None,
+    ) -> bool:
+        """Send ``request`` to the resolved next hop ``host:port`` over ``transport``.
+
+        ``False`` when it cannot be sent now; on TCP / TLS a connection that
+        fails later calls ``on_failure`` instead.
+        """
         transport = transport.upper()
         literal = ip_literal(host)
         if literal is None:
@@ -162,7 +174,9 @@ class TransportManager:
             return udp.send(data, literal, port)
         if transport not in ("TCP", "TLS"):
             return self._drop("unknown_transport", f"unknown transport {transport}")
-        return self.pool.send(transport, data, literal, port, self._bind_host(transport, literal))
+        return self.pool.send(
+            transport, data, literal, port, self._bind_host(transport, literal), on_failure
+        )
 
     def local_via(self, transport: str, family: int = socket.AF_INET) -> tuple[str, int]:
         """``(host, port)`` of a socket of ``transport``, preferring ``family``.

@@ -12,6 +12,7 @@ connection table lives in ``connections``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.protocol import ClientFactory, Factory, Protocol, connectionDone
@@ -71,6 +72,8 @@ class SipStreamProtocol(Protocol):
         #: The IConnector of an outgoing connection (to abandon it while connecting).
         self.connector: Any = None
         self._queue: list[bytes] = []
+        #: Called when queued messages are lost because the connection never came up.
+        self._on_failure: list[Callable[[], None]] = []
         self._idle: Any = None
         self.source: Source | None = None
 
@@ -108,15 +111,24 @@ class SipStreamProtocol(Protocol):
         )
         self._idle = self.clock.callLater(self.idle_timeout, self._idle_expired)
         queued, self._queue = self._queue, []
+        self._on_failure = []
         for data in queued:
             self.write(data)
 
-    def write(self, data: bytes) -> None:
-        """Send ``data``: queued while connecting, dropped once closed."""
+    def write(self, data: bytes, on_failure: Callable[[], None] | None = None) -> None:
+        """Send ``data``: queued while connecting, dropped once closed.
+
+        ``on_failure`` is called if the data was queued and the connection
+        then fails before it could be sent (the transaction user answers 503).
+        """
         if self.closed:
+            if on_failure is not None:
+                on_failure()
             return
         if not self.connected or self.transport is None:
             self._queue.append(data)
+            if on_failure is not None:
+                self._on_failure.append(on_failure)
             return
         self._write_raw(data)
         self.owner.stats.inc(
@@ -237,6 +249,12 @@ class SipStreamProtocol(Protocol):
         if self._queue:
             self.owner.stats.inc("sip_dropped_total", len(self._queue), reason=reason)
             self._queue = []
+        callbacks, self._on_failure = self._on_failure, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.failure("a send-failure callback raised")
 
 
 class SipStreamServerFactory(Factory):

@@ -86,7 +86,9 @@ class FakeManager:
         self.responses.append((response, source))
         return True
 
-    def send_request(self, request: Any, transport: str, host: str, port: int) -> bool:
+    def send_request(
+        self, request: Any, transport: str, host: str, port: int, on_failure: Any = None
+    ) -> bool:
         assert isinstance(request, Request)
         self.requests.append((request, transport, host, port))
         return (host, port) not in self.unreachable

@@ -591,7 +591,7 @@ def test_no_targets_answers_480() -> None:
 
 
 def test_2xx_after_cancel_and_487_still_goes_upstream() -> None:
-    """A callee that answers 200 after the caller's CANCEL (and our 487) still reaches the caller."""
+    """A callee answering 200 after the caller's CANCEL (and our 487) still reaches the caller."""
     p = forking(BOB1)
     (one,) = invite(p)
     cancel_from_caller(p)

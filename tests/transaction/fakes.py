@@ -36,6 +36,8 @@ class FakeManager:
         self.fail = False
         #: (time, request, transport, host, port) for every send_request call.
         self.requests: list[tuple[float, Request, str, str, int]] = []
+        #: The on_failure callback given with each send (None for none).
+        self.on_failure: list[Any] = []
         #: (time, response, source) for every send_response call.
         self.responses: list[tuple[float, Response, Any]] = []
 
@@ -44,9 +46,12 @@ class FakeManager:
         self.responses.append((self.clock.seconds(), response, source))
         return not self.fail
 
-    def send_request(self, request: object, transport: str, host: str, port: int) -> bool:
+    def send_request(
+        self, request: object, transport: str, host: str, port: int, on_failure: Any = None
+    ) -> bool:
         assert isinstance(request, Request)
         self.requests.append((self.clock.seconds(), request, transport, host, port))
+        self.on_failure.append(on_failure)
         return not self.fail
 
     def local_via(self, transport: str, family: int = 2) -> tuple[str, int]:

@@ -178,6 +178,21 @@ def test_transport_failure_on_start() -> None:
     assert h.stats.value("sip_transport_errors_total") == 1
 
 
+def test_stream_connection_failure_after_queueing_reports_transport_failed() -> None:
+    """A TCP connection that fails after the send was queued reports transport_failed once."""
+    h = Harness()
+    request = client_request("INVITE")
+    tx = h.layer.start_client(request, ("TCP", "127.0.0.1", 5090), h.user)
+    assert tx.state == "calling"
+    (on_failure,) = h.manager.on_failure
+    on_failure()
+    assert h.user.events == [("transport_failed", tx)]
+    assert tx.state == "terminated"
+    assert h.layer.client == {}
+    on_failure()  # a second report changes nothing
+    assert h.user.events == [("transport_failed", tx)]
+
+
 def test_non_invite_stop() -> None:
     """stop() terminates silently and cancels timers E and F."""
     h, _request, tx = open_client()

@@ -54,6 +54,22 @@ def test_connect_failure_drops_queue_and_forgets(reactor, stats, handler) -> Non
     assert len(reactor.tcpClients) == 2
 
 
+def test_connect_failure_calls_each_senders_on_failure(reactor, stats, handler) -> None:
+    """Each message queued on a connection that fails reports it through its on_failure."""
+    manager = build_manager(reactor, stats, handler, "tcp:127.0.0.1:5060")
+    failed: list[str] = []
+    manager.send_request(
+        parse_message(request()), "TCP", "127.0.0.1", 5080, lambda: failed.append("a")
+    )
+    manager.send_request(
+        parse_message(request()), "TCP", "127.0.0.1", 5080, lambda: failed.append("b")
+    )
+    assert failed == []
+    factory = reactor.tcpClients[0][2]
+    factory.clientConnectionFailed(reactor.connectors[0], Failure(ConnectionRefusedError()))
+    assert failed == ["a", "b"]
+
+
 def test_outgoing_tls_uses_client_context(reactor, stats, handler) -> None:
     """An outgoing TLS connection wraps TCP in TLS with the client context, on our clock."""
     manager = build_manager(reactor, stats, handler, "udp:127.0.0.1:5060")
