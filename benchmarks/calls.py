@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -36,9 +37,10 @@ from callservers import (
     REPO_ROOT,
     BenchError,
     ServerUnderTest,
+    all_cpu,
+    cpu_between,
     cpu_seconds,
     kamailio_version,
-    machine_cpu,
     memory_kib,
 )
 from sippload import Callee, run_callers, sipp_version, split_rate
@@ -102,10 +104,10 @@ def run_step(
     pids = server.pids()
     callee_failed = sum(c.failed_calls() for c in callees)
     cpu_before = cpu_seconds(pids)
-    busy_before, total_before = machine_cpu()
+    machine_before = all_cpu()
     with MemorySampler(pids) as sampler:
         report = run_callers(server.port, callees, rates, args.step_seconds, workdir)
-    busy_after, total_after = machine_cpu()
+    machine_used = cpu_between(machine_before, all_cpu())
     server_cpu = cpu_seconds(pids) - cpu_before
     memory_end = memory_kib(pids)
     settle(server)
@@ -114,7 +116,7 @@ def run_step(
         processes=len(rates),
         report=report,
         server_cpu=server_cpu,
-        machine_busy=(busy_after - busy_before) / max(total_after - total_before, 1e-9),
+        machine_busy=machine_used / (report.wall_seconds * (os.cpu_count() or 1)),
         memory_end_kib=memory_end,
         memory_peak_kib=max(sampler.peak, memory_end),
         callee_failed=sum(c.failed_calls() for c in callees) - callee_failed,

@@ -4,8 +4,8 @@
 Kamailio in the foreground) as a child process on a free loopback UDP port,
 waits until it answers an OPTIONS and stops it by its process id.
 `cpu_seconds` and `memory_kib` read ``/proc`` for a process and all its
-descendants (Kamailio forks its workers), `machine_cpu` the whole machine's
-busy and total time. `free_port` hands out loopback ports that are new in
+descendants (Kamailio forks its workers), `all_cpu` every process's CPU
+time. `free_port` hands out loopback ports that are new in
 this run. Every wait is bounded and polls; nothing here sleeps a fixed time
 to let something happen. Not for the tests: ``tests/e2e/harness.py`` does the
 same job there, with pytest's failure reporting.
@@ -14,6 +14,7 @@ same job there, with pytest's failure reporting.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -136,11 +137,25 @@ def memory_kib(pids: Sequence[int]) -> int:
     return total
 
 
-def machine_cpu() -> tuple[float, float]:
-    """``(busy, total)`` CPU seconds of the whole machine since boot (``/proc/stat``)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields) - idle) / CLOCK_TICKS, sum(fields) / CLOCK_TICKS
+def all_cpu() -> dict[int, float]:
+    """CPU seconds of every live process by pid; key 0 holds this process's ended children.
+
+    Summed per process because ``/proc/stat`` undercounts on some virtual
+    machines. Ended children (the SIPp callers of a step, once waited for)
+    count through ``getrusage(RUSAGE_CHILDREN)``.
+    """
+    found: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            found[int(entry.name)] = cpu_seconds([int(entry.name)])
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found[0] = usage.ru_utime + usage.ru_stime
+    return found
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two `all_cpu` snapshots (processes new since count whole)."""
+    return sum(max(0.0, used - before.get(pid, 0.0)) for pid, used in after.items())
 
 
 def options_probe(port: int, timeout: float = PROBE_TIMEOUT) -> bool:
@@ -233,7 +248,7 @@ class ServerUnderTest:
 
     @classmethod
     def kamailio(cls, workdir: Path, cfg: Path, children: int) -> ServerUnderTest:
-        """Kamailio in the foreground (-DD), logging to stderr (-E), fixed memory pools (1 GB shared, 8 MB private per process)."""
+        """Kamailio in the foreground (-DD), logging to stderr (-E); 1 GB shm, 8 MB pkg memory."""
         program = kamailio_path()
         if program is None:
             raise BenchError("kamailio is not installed (apt-get install kamailio)")

@@ -368,7 +368,12 @@ class ResponseContext:
         transaction.respond(out)
 
     def _synthesize(self, status: int, reason: str | None = None) -> Response:
-        return make_response(self.request, status, reason, to_tag=self.core.to_tag(self.request))
+        response = make_response(
+            self.request, status, reason, to_tag=self.core.to_tag(self.request)
+        )
+        if self.core.server_header:
+            response.add("Server", self.core.server_header)
+        return response
 
     def _cancel_pending(self, reason: str | None) -> None:
         for branch in self.branches:

@@ -148,10 +148,13 @@ class Forwarder:
         self, request: Request, target: Target, source: Any, branch: str, *, initial: bool
     ) -> tuple[Request, Hop]:
         """The copy of ``request`` to send to ``target`` and its hop (§16.6 steps 1-8)."""
+        max_forwards = request.max_forwards
+        if max_forwards == 0:
+            # Also when a pipeline left out the max_forwards step (§16.3 step 3).
+            raise ForwardError(483, "Too Many Hops")
         out = request.copy()
         if target.uri is not request.uri:
             out.uri = target.uri
-        max_forwards = request.max_forwards
         out.set("Max-Forwards", "70" if max_forwards is None else str(max_forwards - 1))
         for value in reversed(target.route):
             out.add("Route", value, top=True)

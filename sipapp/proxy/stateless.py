@@ -83,7 +83,10 @@ class StatelessProxy:
         if isinstance(decision, Reply):
             if request.method != "ACK":
                 self._reply(request, source, decision.status, decision.reason, decision.headers)
-        elif isinstance(decision, Forward) and decision.targets:
+        elif isinstance(decision, Forward) and not decision.targets:
+            if request.method != "ACK":
+                self._reply(request, source, 480, None, ())
+        elif isinstance(decision, Forward):
             try:
                 out, hop = self.forwarder.prepare(
                     request,
@@ -111,5 +114,7 @@ class StatelessProxy:
         response = make_response(request, status, reason, to_tag=self.core.to_tag(request))
         for name, value in headers:
             response.add(name, value)
+        if self.core.server_header:
+            response.add("Server", self.core.server_header)
         self.manager.send_response(response, source)
         self.stats.inc("sip_local_replies_total", status=str(status))

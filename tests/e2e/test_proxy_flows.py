@@ -72,8 +72,13 @@ def target(port: int, transport: str = "udp") -> str:
 
 
 def proxy_config(routes: Sequence[Route], t1: float) -> str:
-    """The TOML configuration: timers and the static routes."""
-    lines = ["[timers]", f"t1 = {t1}", "", "[proxy]", "record_route = true", ""]
+    """The TOML configuration: timers and the static routes.
+
+    A short shutdown grace period keeps the teardown quick: these tests
+    check calls, not how long a shutdown waits for unfinished ones.
+    """
+    lines = ["[server]", "grace_period = 1.0", ""]
+    lines += ["[timers]", f"t1 = {t1}", "", "[proxy]", "record_route = true", ""]
     for route in routes:
         targets = ", ".join(f'"{t}"' for t in route.targets)
         lines += [
@@ -265,7 +270,7 @@ def test_busy_callee_486_reaches_the_caller(
     proxy = start_proxy(sipapp_server, tmp_path, [Route((target(port, transport),))])
     callee = start_callee(callees, tmp_path, "busy_uas.xml", transport, port, proxy)
     caller = run_caller(
-        tmp_path, "rejected_uac.xml", "udp" if transport == "udp" else "tcp", proxy,
+        tmp_path, "rejected_uac.xml", transport, proxy,
         "-key", "max_forwards", "70", "-set", "expect", "486",
     )  # fmt: skip
     assert_all_ok(proxy, caller, callee)

@@ -172,6 +172,13 @@ def test_prepare_adds_max_forwards_70_when_absent() -> None:
     assert out.max_forwards == 70
 
 
+def test_prepare_refuses_max_forwards_zero() -> None:
+    """A request with Max-Forwards 0 is never forwarded, even without the max_forwards step."""
+    with pytest.raises(ForwardError) as caught:
+        prepare(incoming(max_forwards=0))
+    assert caught.value.status == 483
+
+
 def test_prepare_sets_request_uri_and_hop() -> None:
     """The copy carries the target as Request-URI and goes to its host and port."""
     out, hop = prepare(incoming())

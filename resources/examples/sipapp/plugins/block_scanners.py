@@ -12,7 +12,7 @@ To use it, put this file in a ``sipapp/plugins/`` directory (one with no
 script::
 
     [routing]
-    main = ["block_scanners", "sanity", "max_forwards", "options",
+    main = ["block_scanners", "sanity", "options", "max_forwards",
             "loose_route", "static", "reject"]
 
 The server finds it with ``twisted.plugin.getPlugins(IRouteStep,
