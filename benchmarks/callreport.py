@@ -45,11 +45,14 @@ class Step:
     rate: int
     processes: int
     report: CallerReport
-    server_cpu: float  # CPU seconds (user + system), all the server's processes
-    machine_busy: float  # share of all cores busy during the step, 0..1
+    server_cpu: float  # CPU s (user + system) of all the server's processes, step and settling
+    server_cpu_active: float  # the same while the callers ran
+    machine_busy: float  # share of all cores busy while the callers ran, 0..1
     memory_end_kib: int
     memory_peak_kib: int
     callee_failed: int  # calls the SIPp callees failed during the step
+    server_drops: int  # datagrams the kernel dropped at the server's full socket
+    machine_drops: int  # the same for every UDP socket of the machine (SIPp's too)
 
     @property
     def failed(self) -> int:
@@ -68,8 +71,8 @@ class Step:
 
     @property
     def server_busy(self) -> float:
-        """Server CPU time over the step's wall time: 1.0 is one core fully used."""
-        return self.server_cpu / max(self.report.wall_seconds, 1e-9)
+        """Server CPU time while the callers ran over their wall time: 1.0 is one core."""
+        return self.server_cpu_active / max(self.report.wall_seconds, 1e-9)
 
     def describe(self) -> str:
         """One progress line."""
@@ -96,6 +99,7 @@ class Step:
             "setup_p99_ms": percentile(self.report.setup_ms, 0.99),
             "server_cpu_s": round(self.server_cpu, 3),
             "cpu_ms_per_call": self.cpu_ms_per_call,
+            "server_cpu_active_s": round(self.server_cpu_active, 3),
             "server_busy": round(self.server_busy, 3),
             "machine_busy": round(self.machine_busy, 3),
             "memory_end_kib": self.memory_end_kib,
@@ -103,6 +107,9 @@ class Step:
             "uac_retransmissions": self.report.retransmissions,
             "late_messages": self.report.dead_messages,
             "callee_failed": self.callee_failed,
+            "server_udp_drops": self.server_drops,
+            "machine_udp_drops": self.machine_drops,
+            "failure_reasons": dict(self.report.failures),
             "wall_s": round(self.report.wall_seconds, 2),
             "errors": dict(self.report.errors.most_common(10)),
         }
@@ -233,6 +240,7 @@ def _step_row(step: Step) -> str:
         f"{step.machine_busy:.0%}",
         f"{_mib(step.memory_end_kib)} / {_mib(step.memory_peak_kib)}",
         f"{report.retransmissions:,}",
+        f"{step.server_drops:,} / {step.machine_drops:,}",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -240,8 +248,10 @@ def _step_row(step: Step) -> str:
 STEP_HEADER = (
     "| rate (calls/s) | SIPp callers | calls | failed | setup p50 (ms) | setup p99 (ms) "
     "| server CPU (s) | CPU per call (ms) | CPU per 1,000 calls (s) | server busy (of one core) "
-    "| machine busy (all cores) | server memory end / peak (MiB) | caller retransmissions |\n"
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| machine busy (all cores) | server memory end / peak (MiB) | caller retransmissions "
+    "| UDP drops at server / machine |\n"
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+    "| ---: |"
 )
 
 
@@ -307,6 +317,15 @@ def _problems(run: ServerRun) -> list[str]:
         lines.append(f"- Note: {run.note}.")
     if run.steps:
         last = run.steps[-1]
+        if last.failed:
+            unfinished = last.failed - last.report.sipp_failed
+            failures = last.report.failures.most_common()
+            reasons = [f"{reason} {count:,}" for reason, count in failures]
+            if unfinished > 0:
+                reasons.append(f"not finished when the step ended {unfinished:,}")
+            lines.append(
+                f"- Failed calls at {last.rate:,} calls/s by SIPp's reason: {', '.join(reasons)}."
+            )
         if last.report.errors:
             lines.append(f"- SIPp caller errors at {last.rate:,} calls/s (count x first line):")
             lines += [

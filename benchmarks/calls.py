@@ -42,6 +42,8 @@ from callservers import (
     cpu_seconds,
     kamailio_version,
     memory_kib,
+    udp_drops,
+    udp_receive_errors,
 )
 from sippload import Callee, run_callers, sipp_version, split_rate
 
@@ -103,23 +105,28 @@ def run_step(
     rates = split_rate(rate, args.per_process)
     pids = server.pids()
     callee_failed = sum(c.failed_calls() for c in callees)
+    drops_before = udp_drops(server.port), udp_receive_errors()
     cpu_before = cpu_seconds(pids)
     machine_before = all_cpu()
     with MemorySampler(pids) as sampler:
         report = run_callers(server.port, callees, rates, args.step_seconds, workdir)
     machine_used = cpu_between(machine_before, all_cpu())
-    server_cpu = cpu_seconds(pids) - cpu_before
+    cpu_active = cpu_seconds(pids) - cpu_before
     memory_end = memory_kib(pids)
+    # Work the step left behind (timers, retransmissions) is part of its cost.
     settle(server)
     return Step(
         rate=rate,
         processes=len(rates),
         report=report,
-        server_cpu=server_cpu,
+        server_cpu=cpu_seconds(pids) - cpu_before,
+        server_cpu_active=cpu_active,
         machine_busy=machine_used / (report.wall_seconds * (os.cpu_count() or 1)),
         memory_end_kib=memory_end,
         memory_peak_kib=max(sampler.peak, memory_end),
         callee_failed=sum(c.failed_calls() for c in callees) - callee_failed,
+        server_drops=udp_drops(server.port) - drops_before[0],
+        machine_drops=udp_receive_errors() - drops_before[1],
     )
 
 

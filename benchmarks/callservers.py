@@ -158,6 +158,28 @@ def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(max(0.0, used - before.get(pid, 0.0)) for pid, used in after.items())
 
 
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped for want of buffer at the UDP sockets bound to ``port``."""
+    total = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 12 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                total += int(fields[-1])
+    return total
+
+
+def udp_receive_errors() -> int:
+    """The machine's UDP ``RcvbufErrors`` (``/proc/net/snmp``): drops at full sockets."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    names, values = [fields for fields in lines if fields[0] == "Udp:"][:2]
+    return int(dict(zip(names, values, strict=False)).get("RcvbufErrors", 0))
+
+
 def options_probe(port: int, timeout: float = PROBE_TIMEOUT) -> bool:
     """True when something at ``127.0.0.1:port`` answers an OPTIONS over UDP with a response."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -36,7 +36,10 @@ RECV_TIMEOUT_MS = 5000
 MAX_LOG_SIZE = 20_000_000
 
 _EVENT = re.compile(r"\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: ")
-_CALL_ID = re.compile(r"(Call-I[dD] ')[^']*(')|(Dead call )\S+")
+#: Call ids in SIPp's messages, in the forms it writes them.
+_CALL_ID = re.compile(
+    r"(?<=Call-I[dD] ')[^']*|(?<=Call-I[dD]: )[^,\s]*|(?<=Dead call )\S+|(?<=for call: )\S+"
+)
 
 
 def sipp_path() -> str:
@@ -89,8 +92,13 @@ def summarise_errors(text: str) -> Counter[str]:
     """SIPp ``-trace_err`` events by kind: the first line of each, call ids blanked out."""
     found: Counter[str] = Counter()
     for event in _EVENT.split(text)[1:]:
-        first = event.split("\n", 1)[0].strip()
-        found[_CALL_ID.sub(lambda m: f"{m.group(1) or m.group(3)}…{m.group(2) or ''}", first)] += 1
+        lines = [line.strip() for line in event.splitlines() if line.strip()]
+        if not lines:
+            continue
+        first = lines[0]
+        if first.endswith(":") and len(lines) > 1:  # the message itself follows
+            first = f"{first} {lines[1]}"
+        found[_CALL_ID.sub("…", first)] += 1
     return found
 
 
@@ -169,6 +177,7 @@ class CallerReport:
     retransmissions: int
     dead_messages: int  # late messages for calls SIPp had already finished
     setup_ms: tuple[int, ...]  # INVITE -> 200 per completed call, sorted (ms resolution)
+    failures: Counter[str]  # SIPp's failed-call counters by reason ("TimeoutOnRecv", ...)
     errors: Counter[str]
     exit_codes: tuple[int, ...]
     wall_seconds: float
@@ -234,8 +243,13 @@ def _collect(
     placed = completed = failed = retrans = dead = 0
     setup: list[int] = []
     errors: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
     for _process, directory, calls in started:
         stats = last_stats(directory / "stat.csv")
+        for column in stats:
+            reason = column.removeprefix("Failed").removesuffix("(C)")
+            if column == f"Failed{reason}(C)" and reason != "Call" and _count(stats, column):
+                failures[reason] += _count(stats, column)
         placed += calls
         completed += _count(stats, "SuccessfulCall(C)")
         failed += _count(stats, "FailedCall(C)")
@@ -256,6 +270,7 @@ def _collect(
         retransmissions=retrans,
         dead_messages=dead,
         setup_ms=tuple(sorted(setup)),
+        failures=failures,
         errors=errors,
         exit_codes=tuple(codes),
         wall_seconds=wall,

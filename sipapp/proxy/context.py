@@ -361,8 +361,18 @@ class ResponseContext:
         """
         out = response.copy()
         out.pop_via()
+        if not out.has("via"):
+            # §16.7 step 3: it names only us, so it cannot go upstream as it is.
+            self.core.stats.inc("sip_responses_unmatched_total")
+            if out.status < 200 or self.request is None:
+                return
+            out = self._synthesize(out.status, out.reason)
         transaction = self.transaction
-        if 200 <= out.status < 300 and transaction.state not in ("proceeding", "accepted"):
+        if (
+            self.is_invite
+            and 200 <= out.status < 300
+            and transaction.state not in ("proceeding", "accepted")
+        ):
             self.core.manager.send_response(out, self.source)
             return
         transaction.respond(out)

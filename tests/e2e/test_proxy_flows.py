@@ -344,7 +344,7 @@ def test_calls_survive_10_percent_packet_loss(
     caller = run_caller(
         tmp_path, "call_uac.xml", "udp", proxy,
         "-lost", "10", "-r", "20", "-trace_stat", "-stf", str(stats), "-fd", "1",
-        calls=calls, timeout=30,
+        calls=calls, timeout=25,
     )  # fmt: skip
     callee.stop()
     row = sipp_stats(stats)
@@ -387,58 +387,105 @@ def test_max_forwards_zero_gets_483(sipapp_server: StartServer, tmp_path: Path) 
     assert_all_ok(proxy, caller)
 
 
-# -- retransmissions of a forwarded non-INVITE request -------------------------------------
+# -- raw exchanges: what SIPp cannot send -------------------------------------------------
 
 
-def test_retransmitted_request_gets_the_forwarded_final_response_again(
-    sipapp_server: StartServer, tmp_path: Path
-) -> None:
-    """A UDP client whose 200 was lost retransmits; the proxy repeats the 200 (§17.2.2)."""
+def raw_request(method: str, proxy: Proxy, client: socket.socket) -> bytes:
+    """A request from ``client`` for the routed callee, sent to the proxy."""
+    local = f"{HOST}:{client.getsockname()[1]}"
+    return (
+        f"{method} sip:{CALLEE}@{proxy.address} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {local};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:caller@{local}>;tag={uuid.uuid4().hex[:8]}\r\n"
+        f"To: <sip:{CALLEE}@{proxy.address}>\r\n"
+        f"Call-ID: {uuid.uuid4().hex}@e2e\r\n"
+        f"CSeq: 1 {method}\r\n"
+        f"Contact: <sip:caller@{local}>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def raw_answer(forwarded: bytes, status: str, *, vias: int | None = None) -> bytes:
+    """A callee's response to ``forwarded``: its first ``vias`` Vias (all by default)."""
+    head = forwarded.split(b"\r\n\r\n", 1)[0].decode()
+    lines = [f"SIP/2.0 {status}"]
+    seen_vias = 0
+    for line in head.split("\r\n")[1:]:
+        name = line.split(":", 1)[0].strip().lower()
+        if name == "via":
+            seen_vias += 1
+            if vias is None or seen_vias <= vias:
+                lines.append(line)
+        elif name == "to":
+            lines.append(f"{line};tag=callee1")
+        elif name in ("from", "call-id", "cseq"):
+            lines.append(line)
+    return ("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode()
+
+
+@pytest.fixture
+def raw_ends() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A raw UDP caller and callee on loopback, each with a 2 s receive timeout."""
     with (
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as callee,
     ):
-        client.bind((HOST, 0))
-        callee.bind((HOST, 0))
-        client.settimeout(2)
-        callee.settimeout(2)
-        proxy = start_proxy(
-            sipapp_server, tmp_path, [Route((target(callee.getsockname()[1]),))], t1=0.1
-        )
-        local = f"{HOST}:{client.getsockname()[1]}"
-        request = (
-            f"OPTIONS sip:{CALLEE}@{proxy.address} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {local};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:caller@{local}>;tag={uuid.uuid4().hex[:8]}\r\n"
-            f"To: <sip:{CALLEE}@{proxy.address}>\r\n"
-            f"Call-ID: {uuid.uuid4().hex}@e2e\r\n"
-            "CSeq: 1 OPTIONS\r\n"
-            "Content-Length: 0\r\n\r\n"
-        ).encode()
-        client.sendto(request, (HOST, proxy.port))
-        forwarded, proxy_address = callee.recvfrom(65535)
-        head = forwarded.split(b"\r\n\r\n", 1)[0].decode()
-        copied = [
-            line
-            for line in head.split("\r\n")[1:]
-            if line.split(":", 1)[0].lower() in ("via", "from", "to", "call-id", "cseq")
-        ]
-        answer = "\r\n".join(["SIP/2.0 200 OK", *copied]).replace(
-            f"To: <sip:{CALLEE}@{proxy.address}>", f"To: <sip:{CALLEE}@{proxy.address}>;tag=b1"
-        )
-        callee.sendto((answer + "\r\nContent-Length: 0\r\n\r\n").encode(), proxy_address)
-        first, _ = client.recvfrom(65535)
-        assert status_line(first).startswith("SIP/2.0 200 "), first
-        # The 200 "was lost": the client sends the same request again.
-        client.sendto(request, (HOST, proxy.port))
+        for sock in (client, callee):
+            sock.bind((HOST, 0))
+            sock.settimeout(2)
+        yield client, callee
+
+
+def receive_final(client: socket.socket, proxy: Proxy, what: str) -> bytes:
+    """The first final (non-1xx) response ``client`` receives; fails with the server log."""
+    while True:
         try:
-            again, _ = client.recvfrom(65535)
+            data, _ = client.recvfrom(65535)
         except TimeoutError:
             pytest.fail(
-                "the proxy did not repeat the 200 for a retransmitted OPTIONS\n"
-                f"--- server log ---\n{proxy.server.log_text()[-4000:]}",
+                f"{what}\n--- server log (tail) ---\n{proxy.server.log_text()[-4000:]}",
                 pytrace=False,
             )
+        if not status_line(data).startswith("SIP/2.0 1"):
+            return data
+
+
+def test_retransmitted_request_gets_the_forwarded_final_response_again(
+    sipapp_server: StartServer, tmp_path: Path, raw_ends: tuple[socket.socket, socket.socket]
+) -> None:
+    """A UDP client whose 200 was lost retransmits; the proxy repeats the 200 (§17.2.2)."""
+    client, callee = raw_ends
+    proxy = start_proxy(
+        sipapp_server, tmp_path, [Route((target(callee.getsockname()[1]),))], t1=0.1
+    )
+    request = raw_request("OPTIONS", proxy, client)
+    client.sendto(request, (HOST, proxy.port))
+    forwarded, proxy_address = callee.recvfrom(65535)
+    callee.sendto(raw_answer(forwarded, "200 OK"), proxy_address)
+    first = receive_final(client, proxy, "the 200 of the callee never reached the client")
+    assert status_line(first).startswith("SIP/2.0 200 "), first
+    # The 200 "was lost": the client sends the same request again.
+    client.sendto(request, (HOST, proxy.port))
+    again = receive_final(
+        client, proxy, "the proxy did not repeat the 200 for a retransmitted OPTIONS"
+    )
     assert status_line(again).startswith("SIP/2.0 200 "), again
     assert header_values(again, "To") == header_values(first, "To")
+
+
+def test_final_response_without_the_callers_via_does_not_break_the_proxy(
+    sipapp_server: StartServer, tmp_path: Path, raw_ends: tuple[socket.socket, socket.socket]
+) -> None:
+    """A broken callee drops the caller's Via from its 486: no crash, the caller gets a final."""
+    client, callee = raw_ends
+    proxy = start_proxy(
+        sipapp_server, tmp_path, [Route((target(callee.getsockname()[1]),))], t1=0.1
+    )
+    client.sendto(raw_request("INVITE", proxy, client), (HOST, proxy.port))
+    forwarded, proxy_address = callee.recvfrom(65535)
+    # Only the proxy's own Via: nothing left to forward by (§16.7 step 3).
+    callee.sendto(raw_answer(forwarded, "486 Busy Here", vias=1), proxy_address)
+    final = receive_final(client, proxy, "the caller got no final response for its INVITE")
+    assert int(status_line(final).split()[1]) >= 300, final
+    # The sipapp_server fixture fails the test if the server logged a traceback.

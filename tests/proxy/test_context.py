@@ -19,8 +19,9 @@ from sipapp.interfaces import IClientTransactionUser, IFailureHandler
 from sipapp.proxy.context import REASON_ANSWERED_ELSEWHERE, Branch, group_targets
 from sipapp.routing import Forward
 from sipapp.sip import Request, Response
+from sipapp.testing import parsed_response
 
-from .fakes import BOB1, BOB2, CALLER_VIA, FailureHandler, Fixed, Proxy, target
+from .fakes import BOB1, BOB2, CALLEE_SOURCE, CALLER_VIA, FailureHandler, Fixed, Proxy, target
 
 BOB3 = "sip:bob@127.0.0.1:5094"
 
@@ -599,3 +600,30 @@ def test_2xx_after_cancel_and_487_still_goes_upstream() -> None:
     p.answer(one, 200, to_tag="t1")
     invite_finals = [r for r in p.finals() if r.cseq.method == "INVITE"]
     assert [r.status for r in invite_finals] == [487, 200]
+
+
+def test_non_invite_final_goes_through_the_server_transaction() -> None:
+    """A BYE's 200 is sent by its server transaction, so a retransmitted BYE gets it again."""
+    p = forking(BOB1)
+    p.send("BYE", cseq="2 BYE")
+    (sent,) = p.manager.sent("BYE")
+    p.answer(sent, 200, to_tag="t1")
+    assert [r.status for r in p.manager.upstream()] == [200]
+    p.send("BYE", cseq="2 BYE")
+    assert [r.status for r in p.manager.upstream()] == [200, 200]
+    assert len(p.manager.sent("BYE")) == 1
+    assert p.layer.unanswered() == 0
+
+
+def test_final_response_naming_only_us_is_not_forwarded_as_is() -> None:
+    """A final response whose only Via is ours (§16.7 step 3) becomes our own final upstream."""
+    p = forking(BOB1)
+    (one,) = invite(p)
+    response = parsed_response(486, request=one, to_tag="t1")
+    response.remove("Via")
+    response.add("Via", one.top_via.render())
+    p.receive(response, CALLEE_SOURCE)
+    finals = answered_upstream(p)
+    assert [r.status for r in finals] == [486]
+    assert finals[0].top_via.branch == "z9hG4bKcaller1"
+    assert p.stats.value("sip_handler_errors_total") == 0
