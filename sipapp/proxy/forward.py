@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from sipapp.routing.decisions import Target
 from sipapp.sip import MAGIC_COOKIE, ParseError, Request, Response, SipUri, Via, parse_via
+from sipapp.sip.memo import Memo
 from sipapp.transport import Source
 
 #: Where a request goes: transport ('UDP', 'TCP', 'TLS'), IP literal host, port.
@@ -53,8 +54,7 @@ def loop_hash(request: Request) -> str:
     return digest.hexdigest()
 
 
-_HOPS: dict[SipUri, Hop] = {}
-_HOPS_LIMIT = 4096
+_HOPS: Memo[SipUri, Hop] = Memo(4096)
 
 
 def resolve_hop(uri: SipUri) -> Hop:
@@ -63,13 +63,10 @@ def resolve_hop(uri: SipUri) -> Hop:
     Uses ``maddr`` when present. Only IP literals (and ``localhost``) are
     resolved here; DNS (RFC 3263) belongs to a resolver. Raises ``ForwardError``.
     """
-    hop = _HOPS.get(uri)
-    if hop is None:
-        hop = _resolve_hop(uri)
-        if len(_HOPS) >= _HOPS_LIMIT:
-            _HOPS.clear()
-        _HOPS[uri] = hop
-    return hop
+    hop = _HOPS.data.get(uri)
+    if hop is not None:
+        return hop
+    return _HOPS.remember(uri, _resolve_hop(uri))
 
 
 def _resolve_hop(uri: SipUri) -> Hop:

@@ -21,6 +21,7 @@ from sipapp.sip.grammar import (
     render_params,
     replace_param,
 )
+from sipapp.sip.memo import Memo
 from sipapp.sip.uri import Uri, parse_uri
 
 #: Characters an addr-spec may not contain outside angle brackets (§20.10).
@@ -76,22 +77,16 @@ def _display(text: str, what: str) -> str | None:
     return text
 
 
-#: Values seen recently: the From, To and Contact of a dialog repeat in every
-#: message of it. Bounded; emptied when full.
-_CACHE: dict[str, NameAddr] = {}
-_CACHE_LIMIT = 8192
+#: Values seen recently: the From, To and Contact of a dialog repeat in every message.
+_SEEN: Memo[str, NameAddr] = Memo()
 
 
 def parse_name_addr(value: str, what: str) -> NameAddr:
     """Parse one name-addr or addr-spec with its header parameters."""
-    cached = _CACHE.get(value)
+    cached = _SEEN.data.get(value)
     if cached is not None:
         return cached
-    result = _parse_name_addr(value, what)
-    if len(_CACHE) >= _CACHE_LIMIT:
-        _CACHE.clear()
-    _CACHE[value] = result
-    return result
+    return _SEEN.remember(value, _parse_name_addr(value, what))
 
 
 def _parse_name_addr(value: str, what: str) -> NameAddr:

@@ -27,6 +27,7 @@ from sipapp.sip.grammar import (
     render_params,
     replace_param,
 )
+from sipapp.sip.memo import Memo
 
 _SCHEME_CHARS = ALPHANUM + "+-."
 #: Characters that may never appear in the opaque part of an absolute URI.
@@ -220,21 +221,16 @@ def _parse_tel(rest: str, what: str) -> TelUri:
     return TelUri(number, params)
 
 
-#: URIs seen recently (a dialog's Request-URIs and Contacts repeat). Bounded.
-_CACHE: dict[str, Uri] = {}
-_CACHE_LIMIT = 8192
+#: URIs seen recently (a dialog's Request-URIs and Contacts repeat).
+_SEEN: Memo[str, Uri] = Memo()
 
 
 def parse_uri(text: str, what: str = "URI") -> Uri:
     """Parse an absolute URI. ``what`` names it in errors ("malformed host in Request-URI")."""
-    cached = _CACHE.get(text)
+    cached = _SEEN.data.get(text)
     if cached is not None:
         return cached
-    result = _parse_uri(text, what)
-    if len(_CACHE) >= _CACHE_LIMIT:
-        _CACHE.clear()
-    _CACHE[text] = result
-    return result
+    return _SEEN.remember(text, _parse_uri(text, what))
 
 
 def _parse_uri(text: str, what: str) -> Uri:

@@ -94,16 +94,19 @@ class ClientTransaction:
             self._fail()
 
     def start(self) -> None:
-        """Send the request and start timers E and F."""
+        """Send the request; start the retransmit timer (E, or A) and the timeout (F, or B)."""
         if not self._transmit():
             self._fail()
             return
         clock = self.layer.clock
-        timers = self.layer.timers
         if not self.reliable:
-            self._interval = timers.t1
+            self._interval = self.layer.timers.t1
             self._timer = clock.callLater(self._interval, self._retransmit)
-        self._timeout = clock.callLater(timers.timer_f, self._timed_out)
+        self._timeout = clock.callLater(self._timeout_delay(), self._timed_out)
+
+    def _timeout_delay(self) -> float:
+        """Timer F."""
+        return self.layer.timers.timer_f
 
     def _fail(self) -> None:
         self.layer.stats.inc("sip_transport_errors_total")
@@ -119,10 +122,13 @@ class ClientTransaction:
         self._interval = t2 if self.state == PROCEEDING else min(2 * self._interval, t2)
         self._timer = self.layer.clock.callLater(self._interval, self._retransmit)
 
+    #: The name of the timeout timer, for the counters.
+    timeout_timer = "F"
+
     def _timed_out(self) -> None:
-        """Timer F: no final response."""
+        """Timer F (B for INVITE): no final response in time."""
         self._timeout = None
-        self.layer.stats.inc("sip_transaction_timeouts_total", timer="F")
+        self.layer.stats.inc("sip_transaction_timeouts_total", timer=self.timeout_timer)
         self._terminate()
         self.user.timed_out(self)
 
@@ -182,17 +188,12 @@ class InviteClientTransaction(ClientTransaction):
         self._cancel_reason: str | None = None
         self.cancel_sent = False
 
-    def start(self) -> None:
-        """Send the INVITE and start timers A and B."""
-        if not self._transmit():
-            self._fail()
-            return
-        clock = self.layer.clock
-        timers = self.layer.timers
-        if not self.reliable:
-            self._interval = timers.t1
-            self._timer = clock.callLater(self._interval, self._retransmit)
-        self._timeout = clock.callLater(timers.timer_b, self._timed_out)
+    #: Timer B: no response in Calling, or no final 64*T1 after a CANCEL (§9.1).
+    timeout_timer = "B"
+
+    def _timeout_delay(self) -> float:
+        """Timer B."""
+        return self.layer.timers.timer_b
 
     def _retransmit(self) -> None:
         """Timer A: resend, doubling the interval each time."""
@@ -201,13 +202,6 @@ class InviteClientTransaction(ClientTransaction):
         self._transmit()
         self._interval *= 2
         self._timer = self.layer.clock.callLater(self._interval, self._retransmit)
-
-    def _timed_out(self) -> None:
-        """Timer B: no response in Calling, or no final 64*T1 after a CANCEL (§9.1)."""
-        self._timeout = None
-        self.layer.stats.inc("sip_transaction_timeouts_total", timer="B")
-        self._terminate()
-        self.user.timed_out(self)
 
     def receive_response(self, response: Response) -> None:
         """A response matched to this transaction (§17.1.1.2, RFC 6026)."""

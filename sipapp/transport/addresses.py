@@ -12,6 +12,7 @@ import ipaddress
 import socket
 
 from sipapp.sip import Via
+from sipapp.sip.memo import Memo
 
 DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
 
@@ -21,10 +22,8 @@ def default_port(transport: str) -> int:
     return DEFAULT_PORTS.get(transport.upper(), 5060)
 
 
-#: Answers of ``ip_literal``: the same few peer addresses come up on every
-#: message. Bounded; emptied when full.
-_LITERALS: dict[str, str | None] = {}
-_LITERALS_LIMIT = 4096
+#: Answers of ``ip_literal``: the same few peer addresses come up on every message.
+_SEEN: Memo[str, str | None] = Memo(4096)
 
 
 def ip_literal(host: str | None) -> str | None:
@@ -36,14 +35,9 @@ def ip_literal(host: str | None) -> str | None:
     if not host:
         return None
     try:
-        return _LITERALS[host]
+        return _SEEN.data[host]
     except KeyError:
-        pass
-    literal = _ip_literal(host)
-    if len(_LITERALS) >= _LITERALS_LIMIT:
-        _LITERALS.clear()
-    _LITERALS[host] = literal
-    return literal
+        return _SEEN.remember(host, _ip_literal(host))
 
 
 def _ip_literal(host: str) -> str | None:
