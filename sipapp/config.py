@@ -157,6 +157,7 @@ class TransportConfig:
         validator=_check(lambda v: len(v) > 0, "needs at least one address"),
     )
     max_message_size: int = attrs.field(default=65536, validator=_positive)
+    udp_buffer: int = attrs.field(default=4 * 1024 * 1024, validator=_positive)
     idle_timeout: float = attrs.field(default=300.0, validator=_positive)
     connect_timeout: float = attrs.field(default=5.0, validator=_positive)
     force_rport: bool = False

@@ -35,6 +35,7 @@ grace_period = 2.5
 [transport]
 listen = ["udp:[::1]:5070", "tls:127.0.0.1:5071:certKey=/etc/c.pem:privateKey=/etc/k.pem"]
 max_message_size = 4096
+udp_buffer = 1048576
 idle_timeout = 30.0
 connect_timeout = 2
 force_rport = true
@@ -76,6 +77,7 @@ EVERY_KEY_CONFIG = Config(
             ListenSpec("tls", "127.0.0.1", 5071, "/etc/c.pem", "/etc/k.pem"),
         ),
         max_message_size=4096,
+        udp_buffer=1048576,
         idle_timeout=30.0,
         connect_timeout=2.0,
         force_rport=True,

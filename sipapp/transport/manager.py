@@ -94,7 +94,8 @@ class TransportManager:
                     udp.protocol,
                     interface=host,
                     maxPacketSize=max(_UDP_BUFFER, self.max_message_size + 1),
-                )
+                ),
+                self.config.udp_buffer,
             )
             self._udp.append(udp)
             self.transports.append(udp)

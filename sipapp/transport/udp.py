@@ -79,10 +79,24 @@ class UdpTransport:
         self.protocol = SipDatagramProtocol(self)
         self.listening_port: Any = None
 
-    def bound(self, listening_port: Any) -> None:
-        """Record the listening port and the real bound port number."""
+    def bound(self, listening_port: Any, buffer_size: int = 0) -> None:
+        """Record the listening port and the real bound port number.
+
+        ``buffer_size`` enlarges the socket's receive and send buffers: a
+        burst of datagrams larger than the kernel's default (about 200 KB)
+        is otherwise dropped before the server reads it.
+        """
         self.listening_port = listening_port
         self.port = listening_port.getHost().port
+        sock = getattr(listening_port, "socket", None)
+        if buffer_size and sock is not None:
+            got = enlarge_buffers(sock, buffer_size)
+            log.info(
+                "UDP {host} port {port}: receive buffer {size} bytes",
+                host=self.host,
+                port=self.port,
+                size=got,
+            )
 
     def send(self, data: bytes, host: str, port: int) -> bool:
         """Send one datagram to ``host:port`` (an IP literal); ``False`` on failure."""
@@ -134,3 +148,26 @@ def _sendto(sock: Any, data: bytes, addr: tuple[str, int]) -> None:
             continue
         except ConnectionRefusedError:
             return  # an ICMP error for an earlier datagram: nothing to do about it
+
+
+def enlarge_buffers(sock: Any, size: int) -> int:
+    """Set the receive and send buffers of ``sock`` to ``size``; the receive size it got.
+
+    ``SO_RCVBUFFORCE`` passes the system limit (``net.core.rmem_max``) when
+    the process may (root, or CAP_NET_ADMIN); otherwise the plain option is
+    capped by that limit.
+    """
+    for forced, plain in (
+        (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF),
+        (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF),
+    ):
+        try:
+            if forced is None:
+                raise PermissionError
+            sock.setsockopt(socket.SOL_SOCKET, forced, size)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
+            except OSError as err:
+                log.warn("cannot set a UDP socket buffer: {error}", error=err)
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))

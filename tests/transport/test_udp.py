@@ -203,3 +203,44 @@ def test_stop(reactor, stats, handler) -> None:
     d = port.protocol.sip_transport.stop()
     assert port.stopped
     assert d.called
+
+
+def test_enlarge_buffers_on_a_real_socket() -> None:
+    """A UDP socket gets at least the requested receive buffer (the kernel may double it)."""
+    import socket
+
+    from sipapp.transport.udp import enlarge_buffers
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        default = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        got = enlarge_buffers(sock, 2 * 1024 * 1024)
+        assert got >= 2 * 1024 * 1024 > default
+    finally:
+        sock.close()
+
+
+def test_enlarge_buffers_falls_back_to_the_plain_option() -> None:
+    """Without the right to force, the plain SO_RCVBUF / SO_SNDBUF options are used."""
+    import socket
+
+    from sipapp.transport.udp import enlarge_buffers
+
+    class Unprivileged:
+        def __init__(self) -> None:
+            self.options: dict[int, int] = {}
+
+        def setsockopt(self, level: int, option: int, value: int) -> None:
+            if option in (
+                getattr(socket, "SO_RCVBUFFORCE", -1),
+                getattr(socket, "SO_SNDBUFFORCE", -2),
+            ):
+                raise PermissionError("not allowed")
+            self.options[option] = value
+
+        def getsockopt(self, level: int, option: int) -> int:
+            return self.options[option]
+
+    sock = Unprivileged()
+    assert enlarge_buffers(sock, 1 << 20) == 1 << 20
+    assert sock.options == {socket.SO_RCVBUF: 1 << 20, socket.SO_SNDBUF: 1 << 20}
