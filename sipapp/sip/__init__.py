@@ -6,6 +6,7 @@ here.
 """
 
 from sipapp.sip.address import STAR, NameAddr, parse_name_addr
+from sipapp.sip.digest import Challenge, Credentials, parse_challenge, parse_credentials
 from sipapp.sip.errors import FramingError, MessageTooLarge, ParseError, VersionNotSupported
 from sipapp.sip.framing import PING, StreamFramer
 from sipapp.sip.grammar import unescape
@@ -23,6 +24,8 @@ __all__ = [
     "STAR",
     "AbsoluteUri",
     "CSeq",
+    "Challenge",
+    "Credentials",
     "FramingError",
     "Message",
     "MessageTooLarge",
@@ -40,6 +43,8 @@ __all__ = [
     "check_request",
     "error_response",
     "make_response",
+    "parse_challenge",
+    "parse_credentials",
     "parse_cseq",
     "parse_host",
     "parse_message",

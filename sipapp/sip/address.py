@@ -12,9 +12,11 @@ import attrs
 
 from sipapp.sip.errors import ParseError
 from sipapp.sip.grammar import (
+    DIGITS,
     TOKEN_CHARS,
     WSP,
     Params,
+    only,
     param,
     parse_params,
     quoted_string_end,
@@ -44,6 +46,37 @@ class NameAddr:
     def tag(self) -> str | None:
         """The ``tag`` parameter (From / To), or None."""
         return param(self.params, "tag")
+
+    @property
+    def q(self) -> float | None:
+        """The ``q`` parameter of a Contact (0 to 1), or None when absent.
+
+        Raises ``ParseError`` for a value that is not a qvalue (§25.1).
+        """
+        value = param(self.params, "q")
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise ParseError("malformed q parameter in Contact header") from None
+        if not 0.0 <= number <= 1.0 or len(value) > 5:
+            raise ParseError("malformed q parameter in Contact header")
+        return number
+
+    @property
+    def expires(self) -> int | None:
+        """The ``expires`` parameter of a Contact in seconds, or None.
+
+        A value beyond 2**32-1 is taken as 2**32-1 (RFC 4475 §3.1.2.4 allows
+        treating a huge expiry as the largest); non-digits raise ``ParseError``.
+        """
+        value = param(self.params, "expires")
+        if value is None:
+            return None
+        if not value or not only(value, DIGITS):
+            raise ParseError("malformed expires parameter in Contact header")
+        return min(int(value[:11]), 0xFFFFFFFF)
 
     def with_param(self, name: str, value: str | None) -> NameAddr:
         """This value with header parameter ``name`` set."""

@@ -299,6 +299,16 @@ class Message:
         )
 
     @property
+    def expires(self) -> int | None:
+        """The Expires header in seconds, or None when absent.
+
+        A value beyond 2**32-1 counts as 2**32-1; non-digits raise ``ParseError``.
+        """
+        return self._parsed(  # type: ignore[no-any-return]
+            "expires", _parse_expires, "Expires", required=False
+        )
+
+    @property
     def contacts(self) -> list[NameAddr] | str:
         """The Contact values, or ``STAR`` for ``Contact: *``."""
         cache = self._cache
@@ -374,6 +384,13 @@ def _parse_from(value: str) -> NameAddr:
 
 def _parse_to(value: str) -> NameAddr:
     return parse_name_addr(value, "To")
+
+
+def _parse_expires(value: str) -> int:
+    value = value.strip(WSP)
+    if not value or not only(value, DIGITS):
+        raise ParseError("malformed Expires header")
+    return min(int(value[:11]), 0xFFFFFFFF)
 
 
 def _parse_max_forwards(value: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -28,6 +29,7 @@ from tests.e2e.harness import (
     free_port,
     header_values,
     listen_arg,
+    read_stream_message,
     run_sipp,
     sipp_scenario,
     sipp_stats,
@@ -276,21 +278,64 @@ def test_busy_callee_486_reaches_the_caller(
     assert_all_ok(proxy, caller, callee)
 
 
-def test_unanswered_invite_ends_with_408(sipapp_server: StartServer, tmp_path: Path) -> None:
-    """A callee that never answers: timer B (64*T1 = 3.2 s) fires, the caller gets 408."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
-        # Bound but never answering: the INVITEs queue up unread.
-        silent.bind((HOST, 0))
-        port = silent.getsockname()[1]
-        proxy = start_proxy(sipapp_server, tmp_path, [Route((target(port),))], t1=0.05)
+class SilentCallee(NamedTuple):
+    """A callee that takes requests and never answers: a bound (and listening) socket."""
+
+    sock: socket.socket
+    transport: str
+
+    @property
+    def port(self) -> int:
+        """The port the requests are sent to."""
+        port: int = self.sock.getsockname()[1]
+        return port
+
+    def first_request(self, timeout: float = 1.0) -> bytes:
+        """The first request that reached it (the kernel kept it while nobody read)."""
+        self.sock.settimeout(timeout)
+        if self.transport == "udp":
+            data, _ = self.sock.recvfrom(65535)
+            return data
+        connection, _ = self.sock.accept()
+        with connection:
+            return read_stream_message(connection, timeout)
+
+
+@contextmanager
+def silent_callee(transport: str) -> Iterator[SilentCallee]:
+    """A socket of ``transport`` on a free loopback port that never answers.
+
+    Over UDP the datagrams queue up unread; over TCP the kernel completes the
+    proxy's connection (the listen backlog) and buffers what it writes, so
+    nobody needs to accept before the test reads it.
+    """
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((HOST, free_callee_port(transport)))
+        if transport == "tcp":
+            sock.listen(4)
+        yield SilentCallee(sock, transport)
+
+
+@pytest.mark.parametrize("transport", BOTH)
+def test_unanswered_invite_ends_with_408(
+    sipapp_server: StartServer, tmp_path: Path, transport: str
+) -> None:
+    """A callee that never answers: timer B (64*T1 = 3.2 s, TCP too) fires, the caller gets 408."""
+    with silent_callee(transport) as silent:
+        proxy = start_proxy(
+            sipapp_server, tmp_path, [Route((target(silent.port, transport),))], t1=0.05
+        )
         caller = run_caller(
-            tmp_path, "rejected_uac.xml", "udp", proxy,
+            tmp_path, "rejected_uac.xml", transport, proxy,
             "-key", "max_forwards", "70", "-set", "expect", "408",
         )  # fmt: skip
-        silent.settimeout(1)
-        invite, _ = silent.recvfrom(65535)
+        invite = silent.first_request()
     assert_all_ok(proxy, caller)
-    assert status_line(invite).startswith(f"INVITE sip:{CALLEE}@{HOST}:{port} "), invite
+    # The static route keeps the user and takes the target's host, port and parameters.
+    ruri = target(silent.port, transport).replace("sip:", f"sip:{CALLEE}@", 1)
+    assert status_line(invite).startswith(f"INVITE {ruri} "), invite
+    assert header_values(invite, "Via")[0].startswith(f"SIP/2.0/{transport.upper()} "), invite
 
 
 # -- 4. forking ------------------------------------------------------------------------------

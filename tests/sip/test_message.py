@@ -514,3 +514,26 @@ def test_built_response_round_trips() -> None:
     assert (response.status, response.reason) == (180, "Ringing")
     assert [v.branch for v in response.via] == ["z9hG4bKa", "z9hG4bKb"]
     assert response.to_bytes() == data
+
+
+def test_expires_header_and_contact_expires_and_q() -> None:
+    """Expires, a Contact's expires and q are read; huge expiries are capped, bad ones raise."""
+    import pytest as _pytest
+
+    from sipapp.sip import ParseError, parse_name_addr
+    from sipapp.testing import parsed_request
+
+    request = parsed_request("REGISTER", "sip:example.net", expires="3600")
+    assert request.expires == 3600
+    assert parsed_request("REGISTER", "sip:example.net").expires is None
+    huge = parsed_request("REGISTER", "sip:example.net", expires="1" + "0" * 100)
+    assert huge.expires == 0xFFFFFFFF
+    with _pytest.raises(ParseError):
+        _ = parsed_request("REGISTER", "sip:example.net", expires="soon").expires
+    contact = parse_name_addr("<sip:a@127.0.0.1>;expires=60;q=0.7", "Contact")
+    assert (contact.expires, contact.q) == (60, 0.7)
+    assert parse_name_addr("<sip:a@127.0.0.1>", "Contact").q is None
+    for bad in ("q=1.5", "q=x", "expires=-1"):
+        with _pytest.raises(ParseError):
+            value = parse_name_addr(f"<sip:a@127.0.0.1>;{bad}", "Contact")
+            _ = (value.q, value.expires)

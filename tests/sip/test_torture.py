@@ -30,6 +30,7 @@ from sipapp.sip import (
     Via,
     check_request,
     error_response,
+    parse_credentials,
     parse_message,
     unescape,
     validate,
@@ -468,6 +469,9 @@ def test_regaut01_unknown_authorization_scheme() -> None:
     message = request("regaut01")
     assert message.get("authorization") == "NoOneKnowsThisScheme opaque-data=here"
     assert message.body == b""
+    credentials = parse_credentials(message.get("authorization") or "")
+    assert (credentials.scheme, credentials.is_digest) == ("NoOneKnowsThisScheme", False)
+    assert credentials.get("opaque-data") == "here"
 
 
 def test_zeromf_max_forwards_zero_is_483() -> None:
