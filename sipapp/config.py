@@ -202,6 +202,7 @@ class ProxyConfig:
     record_route: bool = True
     stateless: bool = False
     max_branches: int = attrs.field(default=16, validator=_positive)
+    failure_handlers: tuple[str, ...] = ()
 
 
 #: The default routing script: checks, the server's own OPTIONS (answered even

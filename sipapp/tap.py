@@ -27,7 +27,7 @@ from sipapp.config import (
 from sipapp.logging import make_observer
 from sipapp.proxy.core import ProxyCore
 from sipapp.proxy.stateless import StatelessProxy
-from sipapp.routing.pipeline import build_pipeline
+from sipapp.routing.pipeline import build_pipeline, find_failure_handlers
 from sipapp.routing.steps import builtin_steps
 from sipapp.stats import Stats
 from sipapp.transaction import Timers, TransactionLayer
@@ -156,7 +156,8 @@ def build_server(
         manager, reactor, Timers(timers.t1, timers.t2, timers.t4, timers.timer_c), stats
     )
     pipeline = build_pipeline(config.routing.main, config.routing.routes, builtin_steps(config))
-    core = ProxyCore(config, manager, layer, pipeline, stats, reactor)
+    handlers = find_failure_handlers(config.proxy.failure_handlers)
+    core = ProxyCore(config, manager, layer, pipeline, stats, reactor, handlers)
     layer.user = core
     handler: Any = layer
     if config.proxy.stateless:

@@ -55,6 +55,7 @@ timer_c = 90.0
 record_route = false
 stateless = true
 max_branches = 4
+failure_handlers = ["voicemail"]
 
 [routing]
 main = ["sanity", "route:pstn", "reject"]
@@ -85,7 +86,9 @@ EVERY_KEY_CONFIG = Config(
     ),
     log=LogConfig(level="debug", file="/var/log/sipapp.log"),
     timers=TimerConfig(t1=0.25, t2=2.0, t4=3.0, timer_c=90.0),
-    proxy=ProxyConfig(record_route=False, stateless=True, max_branches=4),
+    proxy=ProxyConfig(
+        record_route=False, stateless=True, max_branches=4, failure_handlers=("voicemail",)
+    ),
     routing=RoutingConfig(main=("sanity", "route:pstn", "reject"), routes={"pstn": ("static",)}),
     routes=(
         StaticRoute(

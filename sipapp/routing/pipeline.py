@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from sipapp.config import Config, ConfigError
-from sipapp.interfaces import IRouteContext, IRouteStep
+from sipapp.interfaces import IFailureHandler, IRouteContext, IRouteStep
 from sipapp.routing.decisions import CONTINUE, Decision, Reply
 from sipapp.sip import Request
 
@@ -95,16 +95,39 @@ def _resume(
     return result
 
 
-def find_plugins() -> dict[str, Any]:
-    """Route steps provided by plugins in ``sipapp.plugins``, by name."""
+def find_plugins(interface: Any = IRouteStep) -> dict[str, Any]:
+    """Plugins in ``sipapp.plugins`` providing ``interface`` (route steps by default), by name."""
     from twisted.plugin import getPlugins
 
     import sipapp.plugins
 
     found: dict[str, Any] = {}
-    for plugin in getPlugins(IRouteStep, sipapp.plugins):
+    for plugin in getPlugins(interface, sipapp.plugins):
         found[plugin.name] = plugin
     return found
+
+
+def find_failure_handlers(
+    names: Sequence[str], plugins: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """The ``IFailureHandler`` plugins named in ``[proxy] failure_handlers``, in order.
+
+    Raises ``ConfigError`` naming the key for a name no plugin has.
+    """
+    if not names:
+        return []
+    available = dict(plugins) if plugins is not None else find_plugins(IFailureHandler)
+    handlers = []
+    for index, name in enumerate(names):
+        if name not in available:
+            known = ", ".join(sorted(available)) or "none installed"
+            raise ConfigError(
+                None,
+                f"proxy.failure_handlers[{index}]",
+                f"unknown failure handler {name!r} (known: {known})",
+            )
+        handlers.append(available[name])
+    return handlers
 
 
 def build_pipeline(

@@ -317,3 +317,26 @@ def test_build_pipeline_finds_plugins_by_default() -> None:
     config = Config()
     pipeline = build_pipeline(["sanity"], {}, builtin_steps(config))
     assert [step.name for step in pipeline.main] == ["sanity"]
+
+
+def test_failure_handlers_are_found_by_name_in_order() -> None:
+    """[proxy] failure_handlers names plugins; they come back in the configured order."""
+    from sipapp.routing.pipeline import find_failure_handlers
+
+    first, second = object(), object()
+    plugins = {"voicemail": first, "forward_busy": second}
+    assert find_failure_handlers(("forward_busy", "voicemail"), plugins) == [second, first]
+    assert find_failure_handlers((), plugins) == []
+
+
+def test_unknown_failure_handler_is_a_config_error() -> None:
+    """A name no plugin provides stops the start with the key and the known names."""
+    import pytest as _pytest
+
+    from sipapp.config import ConfigError
+    from sipapp.routing.pipeline import find_failure_handlers
+
+    with _pytest.raises(ConfigError) as caught:
+        find_failure_handlers(("nope",), {"voicemail": object()})
+    assert caught.value.key == "proxy.failure_handlers[0]"
+    assert "nope" in caught.value.reason and "voicemail" in caught.value.reason
