@@ -6,8 +6,11 @@ both ends. The scenarios in ``resources/sipp`` do the checking that matters:
 the callee insists that the INVITE, the ACK and the BYE come from the proxy
 (its Via on top) and carry its Record-Route, and the caller sends ACK and
 BYE along the learnt route set, so a proxy that loses the route or lets a
-request bypass it fails the call. Each SIPp run is bounded (``-m``,
-``-timeout``, ``-timeout_error``) and uses ports of its own.
+request bypass it fails the call. Every SIPp flow runs over UDP and over
+TCP (caller and callees on the same transport; the static route targets of a
+TCP run carry ``;transport=tcp``), except the packet loss test, which is for
+UDP only. Each SIPp run is bounded (``-m``, ``-timeout``, ``-timeout_error``)
+and uses ports of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from tests.e2e.harness import (
     free_port,
     header_values,
     listen_arg,
-    read_stream_message,
     run_sipp,
     sipp_scenario,
     sipp_stats,
@@ -278,27 +280,64 @@ def test_busy_callee_486_reaches_the_caller(
     assert_all_ok(proxy, caller, callee)
 
 
+def split_stream(data: bytes) -> list[bytes]:
+    """The complete SIP messages in a stream's bytes, framed by Content-Length."""
+    messages: list[bytes] = []
+    while True:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            return messages
+        lengths = header_values(head + sep, "Content-Length") or header_values(head + sep, "l")
+        length = int(lengths[0]) if lengths else 0
+        if len(rest) < length:
+            return messages
+        messages.append(head + sep + rest[:length])
+        data = rest[length:]
+
+
 class SilentCallee(NamedTuple):
     """A callee that takes requests and never answers: a bound (and listening) socket."""
 
     sock: socket.socket
     transport: str
+    port: int
 
-    @property
-    def port(self) -> int:
-        """The port the requests are sent to."""
-        port: int = self.sock.getsockname()[1]
-        return port
+    def requests(self, timeout: float = 1.0) -> list[bytes]:
+        """Every request that reached it, in order (the kernel kept them while nobody read).
 
-    def first_request(self, timeout: float = 1.0) -> bytes:
-        """The first request that reached it (the kernel kept it while nobody read)."""
+        Waits up to ``timeout`` for the first one; the rest must be there already.
+        """
         self.sock.settimeout(timeout)
         if self.transport == "udp":
-            data, _ = self.sock.recvfrom(65535)
-            return data
+            found = [self.sock.recvfrom(65535)[0]]
+            self.sock.setblocking(False)
+            while True:
+                try:
+                    found.append(self.sock.recvfrom(65535)[0])
+                except BlockingIOError:
+                    return found
         connection, _ = self.sock.accept()
+        data = b""
         with connection:
-            return read_stream_message(connection, timeout)
+            connection.settimeout(timeout)
+            while not split_stream(data):
+                try:
+                    chunk = connection.recv(65535)
+                except TimeoutError:
+                    chunk = b""
+                if not chunk:
+                    pytest.fail(f"no complete request on the TCP connection; got {data!r}")
+                data += chunk
+            connection.setblocking(False)
+            while True:
+                try:
+                    chunk = connection.recv(65535)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+        return split_stream(data)
 
 
 @contextmanager
@@ -310,18 +349,22 @@ def silent_callee(transport: str) -> Iterator[SilentCallee]:
     nobody needs to accept before the test reads it.
     """
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    port = free_callee_port(transport)
     with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((HOST, free_callee_port(transport)))
+        sock.bind((HOST, port))
         if transport == "tcp":
             sock.listen(4)
-        yield SilentCallee(sock, transport)
+        yield SilentCallee(sock, transport, port)
 
 
 @pytest.mark.parametrize("transport", BOTH)
 def test_unanswered_invite_ends_with_408(
     sipapp_server: StartServer, tmp_path: Path, transport: str
 ) -> None:
-    """A callee that never answers: timer B (64*T1 = 3.2 s, TCP too) fires, the caller gets 408."""
+    """A callee that never answers: timer B (64*T1 = 3.2 s, TCP too) fires, the caller gets 408.
+
+    Timer A retransmits the INVITE over UDP only: over TCP it is sent once.
+    """
     with silent_callee(transport) as silent:
         proxy = start_proxy(
             sipapp_server, tmp_path, [Route((target(silent.port, transport),))], t1=0.05
@@ -330,44 +373,52 @@ def test_unanswered_invite_ends_with_408(
             tmp_path, "rejected_uac.xml", transport, proxy,
             "-key", "max_forwards", "70", "-set", "expect", "408",
         )  # fmt: skip
-        invite = silent.first_request()
+        requests = silent.requests()
     assert_all_ok(proxy, caller)
+    invite = requests[0]
     # The static route keeps the user and takes the target's host, port and parameters.
     ruri = target(silent.port, transport).replace("sip:", f"sip:{CALLEE}@", 1)
     assert status_line(invite).startswith(f"INVITE {ruri} "), invite
     assert header_values(invite, "Via")[0].startswith(f"SIP/2.0/{transport.upper()} "), invite
+    assert all(request == invite for request in requests), requests
+    if transport == "udp":
+        assert len(requests) > 1, "timer A never retransmitted the INVITE over UDP"
+    else:
+        assert len(requests) == 1, f"the INVITE was retransmitted over TCP: {requests}"
 
 
 # -- 4. forking ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("transport", BOTH)
 def test_parallel_fork_cancels_the_branch_that_did_not_answer(
-    sipapp_server: StartServer, tmp_path: Path, callees: list[SippProcess]
+    sipapp_server: StartServer, tmp_path: Path, callees: list[SippProcess], transport: str
 ) -> None:
     """Two phones ring at once; one answers, the other gets a CANCEL; the call completes."""
-    answering, ringing = free_callee_port("udp"), free_callee_port("udp")
-    proxy = start_proxy(
-        sipapp_server, tmp_path, [Route((target(answering), target(ringing)), serial=False)]
-    )
+    answering, ringing = free_callee_port(transport), free_callee_port(transport)
+    route = Route((target(answering, transport), target(ringing, transport)), serial=False)
+    proxy = start_proxy(sipapp_server, tmp_path, [route])
     # The answering phone rings for 300 ms first, so the other one rings too.
-    first = start_callee(callees, tmp_path, "call_uas.xml", "udp", answering, proxy, "-d", "300")
-    second = start_callee(callees, tmp_path, "cancel_uas.xml", "udp", ringing, proxy)
-    caller = run_caller(tmp_path, "call_uac.xml", "udp", proxy)
+    first = start_callee(
+        callees, tmp_path, "call_uas.xml", transport, answering, proxy, "-d", "300"
+    )
+    second = start_callee(callees, tmp_path, "cancel_uas.xml", transport, ringing, proxy)
+    caller = run_caller(tmp_path, "call_uac.xml", transport, proxy)
     assert_all_ok(proxy, caller, first, second)
 
 
+@pytest.mark.parametrize("transport", BOTH)
 def test_serial_fork_tries_the_next_target_after_503(
-    sipapp_server: StartServer, tmp_path: Path, callees: list[SippProcess]
+    sipapp_server: StartServer, tmp_path: Path, callees: list[SippProcess], transport: str
 ) -> None:
     """Serial forking: the first target's 503 stays at the proxy, the second one answers."""
-    unavailable, answering = free_callee_port("udp"), free_callee_port("udp")
-    proxy = start_proxy(
-        sipapp_server, tmp_path, [Route((target(unavailable), target(answering)), serial=True)]
-    )
-    first = start_callee(callees, tmp_path, "unavailable_uas.xml", "udp", unavailable, proxy)
-    second = start_callee(callees, tmp_path, "call_uas.xml", "udp", answering, proxy)
+    unavailable, answering = free_callee_port(transport), free_callee_port(transport)
+    route = Route((target(unavailable, transport), target(answering, transport)), serial=True)
+    proxy = start_proxy(sipapp_server, tmp_path, [route])
+    first = start_callee(callees, tmp_path, "unavailable_uas.xml", transport, unavailable, proxy)
+    second = start_callee(callees, tmp_path, "call_uas.xml", transport, answering, proxy)
     # call_uac.xml has no place for a 503: seeing one fails the call.
-    caller = run_caller(tmp_path, "call_uac.xml", "udp", proxy)
+    caller = run_caller(tmp_path, "call_uac.xml", transport, proxy)
     assert_all_ok(proxy, caller, first, second)
 
 
@@ -377,7 +428,13 @@ def test_serial_fork_tries_the_next_target_after_503(
 def test_calls_survive_10_percent_packet_loss(
     sipapp_server: StartServer, tmp_path: Path, callees: list[SippProcess]
 ) -> None:
-    """100 calls with 10 % loss at both ends: retransmissions repair at least 99 of them."""
+    """100 calls with 10 % loss at both ends: retransmissions repair at least 99 of them.
+
+    UDP only: loss on a reliable transport is TCP's job. The stream repairs
+    it below SIP, and a SIP element retransmits (timers A, E, G) only over an
+    unreliable transport (RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1), so a lossy
+    TCP run would test the kernel, not the proxy.
+    """
     calls = 100
     port = free_callee_port("udp")
     proxy = start_proxy(sipapp_server, tmp_path, [Route((target(port),))], t1=0.1)
@@ -407,26 +464,31 @@ def test_calls_survive_10_percent_packet_loss(
 # -- 6. loops and hop limits ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("transport", BOTH)
 def test_request_routed_back_to_the_proxy_gets_482(
-    sipapp_server: StartServer, tmp_path: Path
+    sipapp_server: StartServer, tmp_path: Path, transport: str
 ) -> None:
     """A static route pointing at the proxy itself: the looping INVITE gets 482 Loop Detected."""
     port = free_port(HOST)
     proxy = start_proxy(
-        sipapp_server, tmp_path, [Route((target(port),), user_prefix="99")], port=port
+        sipapp_server, tmp_path, [Route((target(port, transport),), user_prefix="99")], port=port
     )
     caller = run_caller(
-        tmp_path, "rejected_uac.xml", "udp", proxy,
+        tmp_path, "rejected_uac.xml", transport, proxy,
         "-key", "max_forwards", "70", "-set", "expect", "482", user="99123",
     )  # fmt: skip
     assert_all_ok(proxy, caller)
 
 
-def test_max_forwards_zero_gets_483(sipapp_server: StartServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", BOTH)
+def test_max_forwards_zero_gets_483(
+    sipapp_server: StartServer, tmp_path: Path, transport: str
+) -> None:
     """An INVITE with Max-Forwards 0 to a routable user is refused with 483 Too Many Hops."""
-    proxy = start_proxy(sipapp_server, tmp_path, [Route((target(free_callee_port("udp")),))])
+    route = Route((target(free_callee_port(transport), transport),))
+    proxy = start_proxy(sipapp_server, tmp_path, [route])
     caller = run_caller(
-        tmp_path, "rejected_uac.xml", "udp", proxy,
+        tmp_path, "rejected_uac.xml", transport, proxy,
         "-key", "max_forwards", "0", "-set", "expect", "483",
     )  # fmt: skip
     assert_all_ok(proxy, caller)
