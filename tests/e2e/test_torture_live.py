@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ EXPECTED_STATUS: dict[str, int | None] = {
 }
 
 #: What each EXPECTED.tsv verdict allows a live answer to be.
-VERDICT_ALLOWS = {
+VERDICT_ALLOWS: dict[str, Callable[[int | None], bool]] = {
     "valid": lambda status: status is None or status not in (400, 500),
     "valid-liberal": lambda status: status is None or status not in (400, 500),
     "invalid-parse": lambda status: status is None or (400 <= status < 600 and status != 500),
@@ -161,7 +162,9 @@ def test_error_reasons_name_the_problem(results: dict[str, dict[str, object]]) -
     for name, result in results.items():
         if name.startswith("_"):
             continue
-        for reply in result["replies"]:  # type: ignore[union-attr]
+        replies = result["replies"]
+        assert isinstance(replies, list)
+        for reply in replies:
             line = str(reply["status_line"])
             if line.startswith("SIP/2.0 400"):
                 assert line.startswith("SIP/2.0 400 Bad Request - "), (name, line)
