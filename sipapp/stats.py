@@ -1,16 +1,16 @@
 """Counters the server keeps, and their Prometheus exposition.
 
 ``Stats`` implements ``IStats``: components are handed one instance and call
-``inc``; nothing counts through globals. ``collector()`` adapts the counters
-to ``prometheus_client`` so the admin site (or a test) can expose them in
-the text format.
+``inc``; nothing counts through globals. ``collector()`` adapts them to
+``prometheus_client`` so the admin site (or a test) can expose them in the
+text format: a name ending in ``_total`` is a counter, any other a gauge.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from zope.interface import implementer
 
@@ -54,20 +54,22 @@ class Stats:
 
 
 class _StatsCollector(Collector):
+    """Names ending in ``_total`` are counters; any other name is a gauge (it may go down)."""
+
     def __init__(self, stats: Stats) -> None:
         self._stats = stats
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        families: dict[str, CounterMetricFamily] = {}
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         label_names: dict[str, list[str]] = {}
         for (name, labels), value in sorted(self._stats.snapshot().items()):
-            base = name[:-6] if name.endswith("_total") else name
-            family = families.get(base)
+            family = families.get(name)
             if family is None:
-                label_names[base] = [k for k, _ in labels]
-                family = families[base] = CounterMetricFamily(
-                    f"sipapp_{base}", f"sipapp counter {base}", labels=label_names[base]
+                label_names[name] = [k for k, _ in labels]
+                kind = CounterMetricFamily if name.endswith("_total") else GaugeMetricFamily
+                family = families[name] = kind(
+                    f"sipapp_{name}", f"sipapp {name}", labels=label_names[name]
                 )
-            if [k for k, _ in labels] == label_names[base]:
+            if [k for k, _ in labels] == label_names[name]:
                 family.add_metric([v for _, v in labels], value)
         yield from families.values()
