@@ -44,7 +44,7 @@ test: deps venv lint
 	$(VENV)/bin/pytest -q
 
 # Message-layer figures, then the call-rate ramp of sipapp and Kamailio with SIPp
-# on loopback (about 12 minutes, bounded at 15; tables go into docs/performance.md).
+# on loopback (about 12 minutes; no step starts after 14; tables go into docs/performance.md).
 # `make bench BENCH_ARGS=--quick` runs short steps and leaves the docs alone.
 # Debian's kamailio package starts a system-wide server where systemd runs:
 # that one is stopped and disabled at once; the benchmark runs its own.

@@ -124,14 +124,15 @@ class ServerRun:
     steps: tuple[Step, ...]
     memory_start_kib: int
     callee_errors: Counter[str]
-    server_log: str
+    server_log: str  # up to the end of the ramp
+    stop_log: str  # written while stopping
     note: str = ""
 
     @classmethod
     def failed(cls, kind: str, children: int, reason: str) -> ServerRun:
         """A server whose ramp could not run at all."""
         name = "sipapp" if kind == "sipapp" else f"Kamailio children={children}"
-        return cls(name, kind, (), 0, Counter(), "", reason)
+        return cls(name, kind, (), 0, Counter(), "", "", reason)
 
     @property
     def best(self) -> Step | None:
@@ -144,11 +145,14 @@ class ServerRun:
         """True when the ramp ended on a step with 1 % or more failed calls."""
         return bool(self.steps) and self.steps[-1].failed_ratio >= FAIL_LIMIT
 
-    def log_problems(self) -> Counter[str]:
-        """Warnings and errors the server logged, by text (timestamps and pids removed)."""
+    def log_problems(self, stopping: bool = False) -> Counter[str]:
+        """Warnings and errors logged during the ramp (or while stopping), by text.
+
+        Timestamps and process ids are removed, so repeats count together.
+        """
         pattern = _SIPAPP_PROBLEM if self.kind == "sipapp" else _KAMAILIO_PROBLEM
         found: Counter[str] = Counter()
-        for line in self.server_log.splitlines():
+        for line in (self.stop_log if stopping else self.server_log).splitlines():
             if pattern.search(line):
                 found[_LOG_PREFIX.sub("", line).strip()[:200]] += 1
         return found
@@ -164,6 +168,7 @@ class ServerRun:
             "steps": [s.as_dict() for s in self.steps],
             "callee_errors": dict(self.callee_errors.most_common(10)),
             "log_problems": dict(self.log_problems().most_common(10)),
+            "log_problems_stopping": dict(self.log_problems(stopping=True).most_common(10)),
         }
 
 
@@ -336,12 +341,13 @@ def _problems(run: ServerRun) -> list[str]:
         lines += [
             f"  - {count} x `{text[:160]}`" for text, count in run.callee_errors.most_common(5)
         ]
-    problems = run.log_problems()
-    if problems:
-        lines.append("- Server log, warnings and errors:")
-        lines += [f"  - {count} x `{text[:160]}`" for text, count in problems.most_common(5)]
-    elif run.steps:
-        lines.append("- The server logged no warning or error.")
+    for stopping, when in ((False, "during the ramp"), (True, "while stopping (SIGTERM)")):
+        problems = run.log_problems(stopping)
+        if problems:
+            lines.append(f"- Server log {when}, warnings and errors:")
+            lines += [f"  - {count} x `{text[:160]}`" for text, count in problems.most_common(5)]
+        elif run.steps:
+            lines.append(f"- The server logged no warning or error {when}.")
     return lines
 
 

@@ -7,7 +7,8 @@ calls at a rising rate, one step of ``--step-seconds`` per rate, each step
 with fresh SIPp callers (one per ``--per-process`` calls/s). Per step it
 records completed and failed calls, the INVITE-to-200 time (p50, p99), the
 server's CPU time (``/proc/PID/stat``, all its processes) per call, how busy
-the whole machine was and the server's memory. A server's result is the
+the whole machine was, the server's memory and the datagrams the kernel
+dropped at the server's full socket. A server's result is the
 highest rate with fewer than 1 % failed calls; its ramp stops at the first
 step above that. Kamailio runs with one UDP worker (``children=1``, the same
 single-process footing as sipapp) and, unless ``--quick``, with two.
@@ -48,10 +49,11 @@ from callservers import (
 from sippload import Callee, run_callers, sipp_version, split_rate
 
 KAMAILIO_CFG = REPO_ROOT / "benchmarks" / "kamailio" / "kamailio.cfg"
-DEFAULT_RATES = "100,200,300,400,500,600,800,1000,1250,1500,2000,2500,3000"
+DEFAULT_RATES = "100,200,300,400,500,600,800,1000,1250,1500,2000,2500,3000,3500,4000"
 QUICK_RATES = "100,200,400,800,1600"
-#: A step is not started when less than this is left of the time budget (s) beyond its length.
-STEP_MARGIN = 30.0
+#: A step is not started unless this much (s) beyond its length is left of the budget:
+#: its callers may run 35 s past the step, then the server settles and stops.
+STEP_MARGIN = 60.0
 
 
 def log(text: str) -> None:
@@ -169,7 +171,9 @@ def ramp(
             if step.failed_ratio >= FAIL_LIMIT:
                 break
     finally:
+        ramp_log = ""
         if server is not None:
+            ramp_log = server.log_text()
             server.stop()
         for callee in callees:
             callee.stop()
@@ -182,7 +186,8 @@ def ramp(
         steps=tuple(steps),
         memory_start_kib=memory_start,
         callee_errors=callee_errors,
-        server_log=server.log_text(),
+        server_log=ramp_log,
+        stop_log=server.log_text()[len(ramp_log) :],
         note=note,
     )
 
@@ -244,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(
         ["python", "benchmarks/calls.py", *(sys.argv[1:] if argv is None else argv)]
     )
+    if os.environ.get("MAKELEVEL"):  # started by make: name the target too
+        command = f"make bench` → `{command}"
     env = environment(command, kamailio_version(), sipp_version(), args)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="sipapp-bench-"))
     log(f"call-rate benchmark: logs and SIPp files in {root}")
