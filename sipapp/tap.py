@@ -163,7 +163,9 @@ def build_server(
     if config.proxy.stateless:
         handler = StatelessProxy(config, manager, pipeline, stats, reactor, core)
     manager.handler = handler
-    transport = TransportService(manager, reactor, config.server.grace_period, handler.unanswered)
+    transport = TransportService(
+        manager, reactor, config.server.grace_period, handler.unanswered, layer.stop
+    )
     transport.setServiceParent(server)  # type: ignore[no-untyped-call]
     return server
 

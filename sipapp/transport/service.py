@@ -34,11 +34,15 @@ class TransportService(Service):
         clock: Any,
         grace_period: float,
         in_flight: Callable[[], int],
+        before_close: Callable[[], None] | None = None,
     ) -> None:
         self.manager = manager
         self.clock = clock
         self.grace_period = grace_period
         self.in_flight = in_flight
+        #: Called once draining ends, before the sockets close (ends every
+        #: transaction so that no timer fires on a closed socket).
+        self.before_close = before_close
 
     def startService(self) -> None:
         """Open the sockets; ``SystemExit`` (non-zero) when one cannot be opened."""
@@ -75,6 +79,8 @@ class TransportService(Service):
                 )
             else:
                 log.info("drained after {waited:.2f}s", waited=waited)
+            if self.before_close is not None:
+                self.before_close()
             self.manager.stop().chainDeferred(done)
 
         check()

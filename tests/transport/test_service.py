@@ -92,3 +92,22 @@ def test_nothing_in_flight_stops_at_once() -> None:
     service.startService()
     service.stopService()
     assert manager.stopped is not None
+
+
+def test_before_close_runs_once_after_draining_and_before_the_sockets_close() -> None:
+    """The before_close hook (ending every transaction) runs after the drain, before stop()."""
+    clock = Clock()
+    manager = FakeManager()
+    calls: list[bool] = []
+    pending = [1]
+    service = TransportService(
+        manager, clock, 5.0, lambda: pending[0], lambda: calls.append(manager.stopped is None)
+    )
+    service.startService()
+    service.stopService()
+    clock.advance(0.5)
+    assert calls == []
+    pending[0] = 0
+    clock.advance(0.05)
+    assert calls == [True]
+    assert manager.stopped is not None
