@@ -98,8 +98,8 @@ def parse_auth(value: str, what: str) -> tuple[str, AuthParams]:
 
 
 @attrs.frozen
-class Credentials:
-    """An ``Authorization`` or ``Proxy-Authorization`` value."""
+class _AuthValue:
+    """What credentials and challenges share: a scheme and its parameters."""
 
     scheme: str
     params: AuthParams = ()
@@ -112,16 +112,6 @@ class Credentials:
         return None
 
     @property
-    def is_digest(self) -> bool:
-        """True for the Digest scheme."""
-        return self.scheme.lower() == "digest"
-
-    @property
-    def username(self) -> str | None:
-        """``username``."""
-        return self.get("username")
-
-    @property
     def realm(self) -> str | None:
         """``realm``."""
         return self.get("realm")
@@ -132,6 +122,26 @@ class Credentials:
         return self.get("nonce")
 
     @property
+    def algorithm(self) -> str:
+        """``algorithm``, MD5 when absent (RFC 7616 §3.4)."""
+        return self.get("algorithm") or "MD5"
+
+
+@attrs.frozen
+class Credentials(_AuthValue):
+    """An ``Authorization`` or ``Proxy-Authorization`` value."""
+
+    @property
+    def is_digest(self) -> bool:
+        """True for the Digest scheme."""
+        return self.scheme.lower() == "digest"
+
+    @property
+    def username(self) -> str | None:
+        """``username``."""
+        return self.get("username")
+
+    @property
     def uri(self) -> str | None:
         """``uri`` (the digest-uri)."""
         return self.get("uri")
@@ -140,11 +150,6 @@ class Credentials:
     def response(self) -> str | None:
         """``response``: the digest."""
         return self.get("response")
-
-    @property
-    def algorithm(self) -> str:
-        """``algorithm``, MD5 when absent (RFC 7616 §3.4)."""
-        return self.get("algorithm") or "MD5"
 
     @property
     def qop(self) -> str | None:
@@ -167,33 +172,8 @@ class Credentials:
 
 
 @attrs.frozen
-class Challenge:
+class Challenge(_AuthValue):
     """A ``WWW-Authenticate`` or ``Proxy-Authenticate`` value."""
-
-    scheme: str
-    params: AuthParams = ()
-
-    def get(self, name: str) -> str | None:
-        """The parameter ``name`` (lower case), or None."""
-        for key, value in self.params:
-            if key == name:
-                return value
-        return None
-
-    @property
-    def realm(self) -> str | None:
-        """``realm``."""
-        return self.get("realm")
-
-    @property
-    def nonce(self) -> str | None:
-        """``nonce``."""
-        return self.get("nonce")
-
-    @property
-    def algorithm(self) -> str:
-        """``algorithm``, MD5 when absent."""
-        return self.get("algorithm") or "MD5"
 
     @property
     def qop_options(self) -> tuple[str, ...]:
