@@ -23,7 +23,7 @@ from zope.interface import implementer
 from sipapp.interfaces import IClientTransactionUser
 from sipapp.proxy.forward import ForwardError, Hop
 from sipapp.routing.decisions import Target
-from sipapp.sip import Request, Response, make_response
+from sipapp.sip import Request, Response
 
 if TYPE_CHECKING:
     from sipapp.proxy.core import ProxyCore
@@ -378,12 +378,7 @@ class ResponseContext:
         transaction.respond(out)
 
     def _synthesize(self, status: int, reason: str | None = None) -> Response:
-        response = make_response(
-            self.request, status, reason, to_tag=self.core.to_tag(self.request)
-        )
-        if self.core.server_header:
-            response.add("Server", self.core.server_header)
-        return response
+        return self.core.local_response(self.request, status, reason)
 
     def _cancel_pending(self, reason: str | None) -> None:
         for branch in self.branches:

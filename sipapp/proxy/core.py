@@ -90,6 +90,21 @@ class ProxyCore:
         data = seed.encode("utf-8", "surrogateescape")
         return hashlib.blake2s(data, key=self._tag_key, digest_size=8).hexdigest()
 
+    def local_response(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> Response:
+        """A response of our own to ``request``: stable To tag, extra headers, Server."""
+        response = make_response(request, status, reason, to_tag=self.to_tag(request))
+        for name, value in headers:
+            response.add(name, value)
+        if self.server_header and status != 100:
+            response.add("Server", self.server_header)
+        return response
+
     def reply(
         self,
         request: Request,
@@ -99,11 +114,7 @@ class ProxyCore:
         headers: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Answer ``request`` on its server transaction."""
-        response = make_response(request, status, reason, to_tag=self.to_tag(request))
-        for name, value in headers:
-            response.add(name, value)
-        if self.server_header and status != 100:
-            response.add("Server", self.server_header)
+        response = self.local_response(request, status, reason, headers)
         transaction.respond(response)
         self.stats.inc("sip_local_replies_total", status=str(status))
         if status >= 300:

@@ -21,7 +21,7 @@ from zope.interface import implementer
 from sipapp.interfaces import IMessageHandler
 from sipapp.proxy.forward import Forwarder, ForwardError, forward_response
 from sipapp.routing import Forward, Pipeline, Reply, RouteContext
-from sipapp.sip import MAGIC_COOKIE, ParseError, Request, Response, make_response
+from sipapp.sip import MAGIC_COOKIE, ParseError, Request, Response
 
 log = Logger()
 
@@ -111,10 +111,6 @@ class StatelessProxy:
         reason: str | None,
         headers: Any,
     ) -> None:
-        response = make_response(request, status, reason, to_tag=self.core.to_tag(request))
-        for name, value in headers:
-            response.add(name, value)
-        if self.core.server_header:
-            response.add("Server", self.core.server_header)
+        response = self.core.local_response(request, status, reason, headers)
         self.manager.send_response(response, source)
         self.stats.inc("sip_local_replies_total", status=str(status))
