@@ -14,6 +14,7 @@ from zope.interface.verify import verifyObject
 from sipapp.config import ListenSpec, TransportConfig
 from sipapp.interfaces import ISipTransport, ITransportManager
 from sipapp.sip import Request, make_response, parse_message
+from sipapp.testing import write_self_signed
 from sipapp.transport import Source, TransportManager
 from sipapp.transport.manager import ListenError
 from sipapp.transport.stream import SipStreamServerFactory
@@ -25,7 +26,6 @@ from .fakes import (
     accept_connection,
     build_manager,
     request,
-    write_self_signed,
 )
 
 

@@ -22,9 +22,10 @@ from twisted.internet.selectreactor import SelectReactor
 
 from sipapp.config import ListenSpec, TransportConfig
 from sipapp.sip import Request, Response, make_response, parse_message
+from sipapp.testing import write_self_signed
 from sipapp.transport import TransportManager
 
-from .fakes import FakeStats, request, write_self_signed
+from .fakes import FakeStats, request
 
 DEADLINE = 5.0
 

@@ -10,9 +10,8 @@ import pytest
 from OpenSSL import SSL
 from twisted.internet.ssl import CertificateOptions
 
+from sipapp.testing import write_self_signed
 from sipapp.transport.tls import client_context, server_context, tls_version
-
-from .fakes import write_self_signed
 
 # The clients below must really offer TLS 1.0 / 1.1 to prove the server refuses them.
 pytestmark = pytest.mark.filterwarnings("ignore:ssl.TLSVersion:DeprecationWarning")
